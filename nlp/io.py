@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 Format = Literal["csv", "tsv", "jsonl", "xlsx", "parquet"]
 CANONICAL_COLUMNS = ("id", "title", "text", "time", "district", "label")
+# A source row as the raw readers yield it: (1-based data row, values or None, (reject kind,
+# reason) or None), and a batch of them under the header they were read with.
+RawRow = tuple[int, list[Any] | None, tuple[str, str] | None]
+RawBatch = tuple[list[str], list[RawRow]]
 
 # Header names seen in hotline exports, most specific first. Matching ignores case, spaces,
 # underscores and a UTF-8 BOM.
@@ -269,8 +273,11 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 @dataclass
 class Reject:
+    """A row that could not be used: ``kind`` is a stable code, ``reason`` the detail."""
+
     row: int
     column: str | None
+    kind: str
     reason: str
     id: str = ""
     text: str = ""
@@ -283,12 +290,12 @@ class RejectsWriter:
     200 characters: the rejects file is for finding the row, not for carrying the data.
     """
 
-    COLUMNS = ("file", "row", "column", "reason", "id", "text")
+    COLUMNS = ("file", "row", "column", "kind", "reason", "id", "text")
 
     def __init__(self, path: str | os.PathLike[str] | None, *, append: bool = False) -> None:
         self.path = Path(path) if path is not None else None
         self.count = 0
-        self.reasons: dict[str, int] = {}
+        self.reasons: dict[str, int] = {}  # count per Reject.kind
         self._fh: Any = None
         self._writer: Any = None
         self._append = append
@@ -307,14 +314,15 @@ class RejectsWriter:
 
     def write(self, file: str | os.PathLike[str], reject: Reject) -> None:
         self.count += 1
-        key = reject.reason.split(":")[0]
-        self.reasons[key] = self.reasons.get(key, 0) + 1
+        self.reasons[reject.kind] = self.reasons.get(reject.kind, 0) + 1
         if self.path is None:
             return
         if self._fh is None:
             self._open()
         text = mask_pii(normalize_text(reject.text))[:200]
-        self._writer.writerow((str(file), reject.row, reject.column or "", reject.reason, reject.id, text))
+        self._writer.writerow(
+            (str(file), reject.row, reject.column or "", reject.kind, reject.reason, reject.id, text)
+        )
 
     def flush(self) -> None:
         if self._fh is not None:
@@ -393,7 +401,9 @@ class ComplaintReader:
 
     # -- raw readers: yield (header, list of (row_number, values or None, error)) batches --------
 
-    def _raw_batches(self) -> Iterator[tuple[list[str], list[tuple[int, list[Any] | None, str | None]]]]:
+    def _raw_batches(
+        self,
+    ) -> Iterator[RawBatch]:
         if self.format in ("csv", "tsv"):
             yield from self._csv_batches()
         elif self.format == "jsonl":
@@ -408,7 +418,9 @@ class ComplaintReader:
         raw = _open_binary(self.path)
         return io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline="")  # type: ignore[arg-type]
 
-    def _csv_batches(self) -> Iterator[tuple[list[str], list[tuple[int, list[Any] | None, str | None]]]]:
+    def _csv_batches(
+        self,
+    ) -> Iterator[RawBatch]:
         size = self.options.chunk_size
         csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
         with self._text_stream() as fh:
@@ -430,7 +442,7 @@ class ComplaintReader:
                 raise self._decode_error(exc, 1) from exc
             header = [h.replace("\ufeff", "").strip() for h in header]
             width = len(header)
-            batch: list[tuple[int, list[Any] | None, str | None]] = []
+            batch: list[RawRow] = []
             row = 0
             while True:
                 try:
@@ -443,7 +455,9 @@ class ComplaintReader:
                     # A broken quote swallows the rest of the file; report it and stop there
                     # rather than guessing where the next good row starts.
                     row += 1
-                    batch.append((row, None, f"malformed CSV near line {reader.line_num}: {exc}"))
+                    batch.append(
+                        (row, None, ("malformed_csv", f"malformed CSV near line {reader.line_num}: {exc}"))
+                    )
                     break
                 if not values or (len(values) == 1 and not values[0].strip()):
                     continue
@@ -451,9 +465,8 @@ class ComplaintReader:
                 if row <= self.skip_rows:
                     continue
                 if len(values) != width:
-                    batch.append(
-                        (row, None, f"expected {width} fields, found {len(values)} (line {reader.line_num})")
-                    )
+                    detail = f"expected {width} fields, found {len(values)} (line {reader.line_num})"
+                    batch.append((row, None, ("field_count", detail)))
                 else:
                     batch.append((row, values, None))
                 if len(batch) >= size:
@@ -470,13 +483,15 @@ class ComplaintReader:
             row=row,
         )
 
-    def _jsonl_batches(self) -> Iterator[tuple[list[str], list[tuple[int, list[Any] | None, str | None]]]]:
+    def _jsonl_batches(
+        self,
+    ) -> Iterator[RawBatch]:
         size = self.options.chunk_size
         header: list[str] = []
-        pending: list[tuple[int, dict[str, Any] | None, str | None]] = []
+        pending: list[tuple[int, dict[str, Any] | None, tuple[str, str] | None]] = []
         row = 0
 
-        def flush() -> tuple[list[str], list[tuple[int, list[Any] | None, str | None]]]:
+        def flush() -> RawBatch:
             return list(header), [
                 (r, [obj.get(h) for h in header] if obj else None, e) for r, obj, e in pending
             ]
@@ -491,10 +506,13 @@ class ComplaintReader:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    pending.append((row, None, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+                    pending.append(
+                        (row, None, ("invalid_json", f"invalid JSON: {exc.msg} at column {exc.colno}"))
+                    )
                     continue
                 if not isinstance(obj, dict):
-                    pending.append((row, None, f"expected a JSON object, found {type(obj).__name__}"))
+                    detail = f"expected a JSON object, found {type(obj).__name__}"
+                    pending.append((row, None, ("not_an_object", detail)))
                     continue
                 for key in obj:
                     if key not in header:
@@ -506,7 +524,9 @@ class ComplaintReader:
         if pending:
             yield flush()
 
-    def _xlsx_batches(self) -> Iterator[tuple[list[str], list[tuple[int, list[Any] | None, str | None]]]]:
+    def _xlsx_batches(
+        self,
+    ) -> Iterator[RawBatch]:
         from openpyxl import load_workbook
 
         size = self.options.chunk_size
@@ -522,7 +542,7 @@ class ComplaintReader:
                 raise InputFileError(
                     "the sheet is empty; expected a header row", path=str(self.path)
                 ) from None
-            batch: list[tuple[int, list[Any] | None, str | None]] = []
+            batch: list[RawRow] = []
             row = 0
             for values in rows:
                 if values is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
@@ -540,7 +560,9 @@ class ComplaintReader:
         finally:
             wb.close()
 
-    def _parquet_batches(self) -> Iterator[tuple[list[str], list[tuple[int, list[Any] | None, str | None]]]]:
+    def _parquet_batches(
+        self,
+    ) -> Iterator[RawBatch]:
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(self.path)
@@ -568,7 +590,7 @@ class ComplaintReader:
             good = [(r, v) for r, v, err in batch if err is None]
             for r, _v, err in batch:
                 if err is not None:
-                    self._reject(Reject(row=r, column=None, reason=err))
+                    self._reject(Reject(row=r, column=None, kind=err[0], reason=err[1]))
             self.rows_read += len(batch)
             if not good:
                 continue
@@ -620,30 +642,33 @@ class ComplaintReader:
         records["district"] = as_str(col("district")).map(normalize_text)
         records["label"] = as_str(col("label")).map(normalize_text)
 
+        kinds = pd.Series("", index=source.index, dtype="object")
         reasons = pd.Series("", index=source.index, dtype="object")
         columns = pd.Series("", index=source.index, dtype="object")
 
-        def flag(mask: pd.Series, column: str | None, reason: pd.Series | str) -> None:
-            new = mask & (reasons == "")
+        def flag(mask: pd.Series, column: str | None, kind: str, reason: pd.Series | str) -> None:
+            new = mask & (kinds == "")
             if not new.any():
                 return
+            kinds[new] = kind
             reasons[new] = reason[new] if isinstance(reason, pd.Series) else reason
             columns[new] = column or ""
 
-        flag(text == "", m.get("text"), "empty text")
+        flag(text == "", m.get("text"), "empty_text", "empty text")
         if m.get("time"):
             raw_time = as_str(col("time")).map(lambda s: mask_pii(s)[:40])
-            flag(bad_time, m["time"], "unparseable time: " + raw_time)
+            flag(bad_time, m["time"], "unparseable_time", "unparseable time: " + raw_time)
             if opts.require_time:
-                flag(records["time"].isna(), m["time"], "missing time")
+                flag(records["time"].isna(), m["time"], "missing_time", "missing time")
         if "label" in opts.require:
-            flag(records["label"] == "", m.get("label"), "empty label")
-        bad = reasons != ""
+            flag(records["label"] == "", m.get("label"), "empty_label", "empty label")
+        bad = kinds != ""
         for idx in source.index[bad.to_numpy()]:
             self._reject(
                 Reject(
                     row=int(records.at[idx, "row"]),
                     column=columns[idx] or None,
+                    kind=str(kinds[idx]),
                     reason=str(reasons[idx]),
                     id=str(records.at[idx, "id"]),
                     text=str(records.at[idx, "text"]) or _cell_to_str(col("text")[idx]),

@@ -131,6 +131,14 @@ def test_malformed_rows_go_to_rejects_with_reasons(tmp_path: Path) -> None:
     assert by_row[6] == "empty label"
     assert by_row[7].startswith("unparseable time")
     assert set(rej["file"]) == {str(path)}
+    assert dict(zip(rej["row"].astype(int), rej["kind"], strict=True)) == {
+        2: "empty_text",
+        3: "unparseable_time",
+        4: "field_count",
+        5: "field_count",
+        6: "empty_label",
+        7: "unparseable_time",
+    }
     assert "13912345678" not in rejects_path.read_text(encoding="utf-8-sig")
     assert dict(zip(rej["row"].astype(int), rej["column"], strict=True))[3] == "time"
 
@@ -219,10 +227,7 @@ def test_jsonl_bad_lines_are_rejected(tmp_path: Path) -> None:
     rejects = RejectsWriter(None)
     df = pd.concat(c.records for c in ComplaintReader(path, rejects=rejects))
     assert list(df["id"]) == ["1", "4"]
-    assert rejects.count == 2 and set(rejects.reasons) == {
-        "invalid JSON",
-        "expected a JSON object, found list",
-    }
+    assert rejects.count == 2 and rejects.reasons == {"invalid_json": 1, "not_an_object": 1}
 
 
 def test_parse_times_lenient_formats() -> None:

@@ -36,7 +36,7 @@ def test_preprocess_log_masks_and_reports(tmp_path: Path) -> None:
     assert "13812345678" not in df.to_csv()
     assert df.loc[0, "keywords"]
     rejects = pd.read_csv(tmp_path / "rejects.csv", encoding="utf-8-sig")
-    assert set(rejects["reason"].str.split(":").str[0]) == {"empty text", "unparseable time"}
+    assert set(rejects["kind"]) == {"empty_text", "unparseable_time"}
 
 
 def test_cli_preprocess_and_inspect(tmp_path: Path) -> None:
