@@ -35,10 +35,12 @@ def test_tfidf_keywords_prefer_distinctive_words() -> None:
     ] * 5 + ["共享单车乱停乱放堵塞盲道"]
     kw = TfidfKeywords().fit(corpus)
     top = [w for w, _ in kw.keywords("共享单车乱停乱放堵塞盲道，夜间施工", 3)]
-    assert "夜间" not in top and "施工" not in top
+    assert not {"夜间", "施工", "夜间施工"} & set(top)
     assert set(top) & {"共享", "单车", "盲道", "堵塞", "共享单车", "乱停乱放"}
     scores = dict(kw.keywords("共享单车夜间施工", 10))
-    assert max(scores.get("共享单车", 0), scores.get("单车", 0)) > scores["施工"]
+    # The shipped dictionary keeps 夜间施工 whole; jieba's default splits it.
+    common = scores.get("夜间施工", scores.get("施工"))
+    assert max(scores.get("共享单车", 0), scores.get("单车", 0)) > common
     assert kw.top_terms(corpus[:4], 2)
 
 
