@@ -1,0 +1,501 @@
+"""The event step end to end: read a complaint log, extract events, group, store, signals.
+
+:func:`run_events` is what ``hotline events`` runs. For each chunk of the log (``nlp.io``):
+
+1. **category** of each complaint: the latest prediction already in the store for its id
+   (``hotline classify --store`` writes those), else the log's label column, else - with
+   ``model_dir`` - the classifier's prediction (also written to the store), else none;
+2. **extraction** (:mod:`nlp.events`): location, time mentions, urgency, keywords;
+3. **store** the masked complaints and their event fields (idempotent upserts);
+4. **grouping** (:mod:`events.grouping`) of the complaints that have no incident yet, against
+   the incidents still open in the store; then the touched incidents' summaries and heat
+   (:mod:`events.hot`) are recomputed from their members.
+
+At the end the daily signals are recomputed from the whole store (:mod:`events.signals`).
+Running the same log twice changes nothing: complaints and events are upserted, complaints
+that already belong to an incident keep it, and summaries and signals are recomputed from the
+stored rows rather than incremented.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from events.grouping import METHODS, GroupingConfig, IncidentGrouper
+from events.hot import summarize_incidents
+from events.signals import refresh_signals
+from events.store import EventStore, caller_key
+from nlp.errors import ConfigError, HotlineError, ModelNotFoundError
+from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
+from nlp.location import normalize_district
+from nlp.text import join_title_text
+
+logger = logging.getLogger(__name__)
+
+# Source headers that hold a caller id / phone number, and likes (support votes), most specific first.
+CALLER_CANDIDATES = (
+    "caller", "caller_id", "user", "userid", "user_id", "来电人", "来电人编号", "来电号码", "留言用户", "留言人",
+    "用户", "用户名", "联系电话", "反映人",
+)  # fmt: skip
+LIKES_CANDIDATES = ("likes", "like_count", "点赞数", "点赞", "支持数", "赞同数")
+# Stored complaints whose words the TF-IDF weights are learned on together with a batch.
+REFERENCE_TERMS = 5000
+# Incidents whose last complaint is this close to the newest one get their growth/heat refreshed.
+HEAT_REFRESH_DAYS = 14
+
+
+@dataclass
+class EventsConfig:
+    """Options of one ``hotline events`` run (saved in the run report)."""
+
+    window_days: float = 30.0
+    gazetteer: str | None = "default"
+    top_k: int = 5
+    method: str = "combined"
+    model_dir: str | None = None
+    embed_model: str | None = None
+    regroup: bool = False
+    caller_column: str | None = None
+    likes_column: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.window_days > 0:
+            raise ConfigError(f"--window-days must be > 0, got {self.window_days}")
+        if self.top_k < 0:
+            raise ConfigError(f"--keywords must be >= 0, got {self.top_k}")
+        if self.method not in METHODS:
+            raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method == "embedding" and not self.embed_model:
+            raise ConfigError("--method embedding needs --embed-model DIR (the converted base model)")
+        for name in ("model_dir", "embed_model"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).exists():
+                flag = "--model" if name == "model_dir" else "--embed-model"
+                raise ConfigError(f"{flag} {value}: no such directory")
+
+    def grouping(self) -> GroupingConfig:
+        return GroupingConfig(window_days=self.window_days, method=self.method)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EventsConfig:
+        return cls(**d)
+
+
+@dataclass
+class EventsReport:
+    input: str
+    store: str
+    rows_read: int = 0
+    rows_rejected: int = 0
+    complaints: int = 0
+    grouped: int = 0
+    already_grouped: int = 0
+    unchanged: int = 0
+    new_incidents: int = 0
+    joined_existing: int = 0
+    category_sources: dict[str, int] = field(default_factory=dict)
+    urgency: dict[str, int] = field(default_factory=dict)
+    with_location: int = 0
+    store_counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        total = sum(self.seconds.values())
+        rate = self.complaints / total if total else 0.0
+        lines = [
+            f"input:      {self.input}",
+            f"store:      {self.store}",
+            f"rows:       {self.rows_read} read, {self.rows_rejected} rejected, {self.complaints} processed, "
+            f"{self.unchanged} unchanged since the last run",
+            "category:   " + (", ".join(f"{k} {v}" for k, v in sorted(self.category_sources.items())) or "-"),
+            f"location:   {self.with_location} of {self.complaints} with a place below district level",
+            "urgency:    " + ", ".join(f"{k} {v}" for k, v in sorted(self.urgency.items())),
+            f"grouping:   {self.grouped} grouped ({self.already_grouped} were already), "
+            f"{self.new_incidents} new incidents, {self.joined_existing} joined existing ones",
+            "store now:  "
+            + ", ".join(
+                f"{k} {self.store_counts.get(k, 0)}"
+                for k in ("complaints", "incidents", "incident_members", "predictions", "signals")
+            ),
+            "time:       "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
+            + f" ({rate:.0f} complaints/s)",
+        ]
+        return "\n".join(lines)
+
+
+def _header_key(name: object) -> str:
+    # As nlp.io matches headers: case, spaces, underscores, dashes and a BOM do not matter.
+    return re.sub(r"[\s_\-]", "", str(name).replace("\ufeff", "")).lower()
+
+
+def _find_column(
+    headers: list[str], explicit: str | None, candidates: tuple[str, ...], flag: str
+) -> str | None:
+    if explicit:
+        for h in headers:
+            if h == explicit or _header_key(h) == _header_key(explicit):
+                return h
+        raise HotlineError(
+            f"no column named {explicit!r} (given with {flag}); the file has: {', '.join(headers)}"
+        )
+    keys = {_header_key(h): h for h in headers}
+    return next((keys[_header_key(c)] for c in candidates if _header_key(c) in keys), None)
+
+
+def _parse_top_k(value: Any) -> dict[str, float] | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(value, list):
+        out = {}
+        for item in value:
+            if isinstance(item, dict) and "label" in item:
+                out[str(item["label"])] = float(item.get("score", 0.0))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                out[str(item[0])] = float(item[1])
+        return out or None
+    return None
+
+
+class _ModelCategories:
+    """Categories from ``--model DIR`` (loaded on first use; written to the store as predictions)."""
+
+    def __init__(self, model_dir: str) -> None:
+        self.model_dir = model_dir
+        self.model: Any = None
+        self.version = "unknown"
+
+    def _load(self) -> None:
+        try:
+            from nlp.classifier import load_classifier
+        except ModuleNotFoundError as exc:
+            raise ModelNotFoundError(
+                "--model needs the classifier (nlp/classifier.py), which this installation does not have; "
+                "run `hotline classify INPUT --store URL` first or give the log a label column"
+            ) from exc
+        self.model = load_classifier(self.model_dir)
+        info = getattr(self.model, "info", None)
+        self.version = str(getattr(info, "version", None) or Path(self.model_dir).name)
+
+    def predict(self, texts: list[str]) -> tuple[list[str], list[dict[str, float]], pd.DataFrame]:
+        if self.model is None:
+            self._load()
+        from nlp.classifier import predict_proba
+
+        probs = predict_proba(self.model, texts)
+        labels = list(self.model.labels)
+        info = getattr(self.model, "info", None)
+        thresholds = dict(getattr(info, "thresholds", {}) or {})
+        top = probs.argmax(axis=1)
+        names = [labels[i] for i in top]
+        scores = [{labels[j]: float(p[j]) for j in np.argsort(-p)[:5]} for p in probs]
+        preds = pd.DataFrame(
+            {
+                "label": names,
+                "score": probs.max(axis=1).astype(float),
+                "top_k": [
+                    json.dumps({k: round(v, 4) for k, v in s.items()}, ensure_ascii=False) for s in scores
+                ],
+                "needs_review": [
+                    float(p.max()) < thresholds.get(n, 0.0) for p, n in zip(probs, names, strict=True)
+                ],
+                "model_version": self.version,
+            }
+        )
+        return names, scores, preds
+
+
+def run_events(
+    input_path: str | os.PathLike[str],
+    store: EventStore | str,
+    options: ReaderOptions | None = None,
+    config: EventsConfig | None = None,
+    *,
+    rejects_path: str | os.PathLike[str] | None = None,
+) -> EventsReport:
+    """Extract, group and store the events of one complaint log (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    from nlp.events import EventExtractor
+
+    cfg = config or EventsConfig()
+    opts = options or ReaderOptions()
+    st = store if isinstance(store, EventStore) else EventStore(store)
+    report = EventsReport(input=str(input_path), store=repr(st), config=cfg.to_dict())
+    timings: Counter[str] = Counter()
+    extractor = EventExtractor(cfg.gazetteer, top_k=cfg.top_k)
+    embed = None
+    if cfg.embed_model:
+        from events.embeddings import E5Embedder
+
+        embed = E5Embedder(cfg.embed_model)
+    grouper = IncidentGrouper(cfg.grouping(), embed=embed)
+    model = _ModelCategories(cfg.model_dir) if cfg.model_dir else None
+    rejects = RejectsWriter(rejects_path)
+    reader = ComplaintReader(input_path, opts, rejects=rejects)
+    sources: Counter[str] = Counter()
+    urgency: Counter[str] = Counter()
+    total = None
+    try:
+        total = count_rows(input_path, opts.encoding)
+    except HotlineError:
+        total = None
+    bar = tqdm(total=total, unit="row", desc="events", disable=None if cfg.progress else True)
+    try:
+        for chunk in reader:
+            t0 = time.perf_counter()
+            records = chunk.records.copy()
+            src = chunk.source
+            headers = [str(h) for h in src.columns]
+            caller_col = _find_column(headers, cfg.caller_column, CALLER_CANDIDATES, "--caller-column")
+            likes_col = _find_column(headers, cfg.likes_column, LIKES_CANDIDATES, "--likes-column")
+            if caller_col is not None and caller_col in reader.mapping.values():
+                caller_col = None  # the id or text column is not a caller
+            records["caller"] = [caller_key(v) for v in src[caller_col]] if caller_col else None
+            records["likes"] = (
+                pd.to_numeric(src[likes_col], errors="coerce").fillna(0).astype(int).to_numpy()
+                if likes_col
+                else 0
+            )
+            records = records.drop_duplicates("id", keep="last")
+            categories, scores, preds, category_sources = _categories(st, records, model, sources)
+            records["category"] = categories
+            # Complaints stored before with the same text and category need nothing: a re-run of
+            # the same log only reads it (and cannot double count anything).
+            keep = _changed(st, records)
+            report.unchanged += int((~keep).sum())
+            bar.update(int((~keep).sum()))
+            if not keep.all():
+                records = records[keep]
+                scores = [s for s, k in zip(scores, keep, strict=True) if k]
+                category_sources = [c for c, k in zip(category_sources, keep, strict=True) if k]
+                if preds is not None:
+                    preds = preds[preds["id"].isin(set(records["id"]))]
+            timings["categories"] += time.perf_counter() - t0
+            if records.empty:
+                continue
+
+            t0 = time.perf_counter()
+            events = extractor.extract_frame(records, scores, progress=False)
+            timings["extract"] += time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            district = [
+                normalize_district(d, extractor.locations.gazetteer) or ld
+                for d, ld in zip(records["district"], events["loc_district"], strict=True)
+            ]
+            frame = pd.concat([records, events], axis=1)
+            frame["district"] = district
+            frame["category_source"] = category_sources
+            st.upsert_complaints(records, source=Path(input_path).name)
+            if preds is not None and len(preds):
+                st.upsert_predictions(preds)
+            st.upsert_events(frame)
+            timings["store"] += time.perf_counter() - t0
+
+            urgency.update(events["urgency"])
+            report.with_location += int((events["anchor"] != "").sum())
+            report.complaints += len(records)
+            if not cfg.regroup:
+                t0 = time.perf_counter()
+                _group(st, grouper, frame, report, cfg)
+                timings["group"] += time.perf_counter() - t0
+            bar.update(len(records))
+    finally:
+        bar.close()
+        rejects.close()
+    report.rows_read = reader.rows_read
+    report.rows_rejected = reader.rows_rejected
+    if reader.rows_rejected:
+        logger.warning(
+            "%s: %d of %d rows rejected%s",
+            input_path,
+            reader.rows_rejected,
+            reader.rows_read,
+            f" (see {rejects.path})" if rejects.path else "",
+        )
+    t0 = time.perf_counter()
+    if cfg.regroup:
+        regroup_store(st, grouper, report)
+    else:
+        _refresh_recent(st)
+    timings["group"] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    refresh_signals(st)
+    timings["signals"] += time.perf_counter() - t0
+    report.category_sources = dict(sources)
+    report.urgency = dict(urgency)
+    report.store_counts = st.counts()
+    report.seconds = {k: round(v, 2) for k, v in timings.items()}
+    return report
+
+
+def _categories(
+    st: EventStore, records: pd.DataFrame, model: _ModelCategories | None, sources: Counter[str]
+) -> tuple[list[str], list[dict[str, float] | None], pd.DataFrame | None, list[str]]:
+    """Category, classifier scores (for urgency), new predictions (model path) and where each
+    category came from (prediction | label | model | "")."""
+    ids = records["id"].astype(str).tolist()
+    preds = st.read_predictions(ids)
+    by_id = {r["complaint_id"]: r for r in preds.to_dict(orient="records")} if len(preds) else {}
+    cats: list[str] = []
+    scores: list[dict[str, float] | None] = []
+    srcs: list[str] = []
+    need_model: list[int] = []
+    for k, (cid, label) in enumerate(zip(ids, records["label"].fillna("").astype(str), strict=True)):
+        p = by_id.get(cid)
+        if p is not None and p.get("label"):
+            cats.append(str(p["label"]))
+            scores.append(_parse_top_k(p.get("top_k")))
+            srcs.append("prediction")
+        elif label:
+            cats.append(label)
+            scores.append(None)
+            srcs.append("label")
+        else:
+            cats.append("")
+            scores.append(None)
+            srcs.append("")
+            need_model.append(k)
+    new_preds = None
+    if model is not None and need_model:
+        texts = [join_title_text(records["title"].iloc[k], records["text"].iloc[k]) for k in need_model]
+        names, sc, new_preds = model.predict(texts)
+        new_preds.insert(0, "id", [ids[k] for k in need_model])
+        for k, name, s in zip(need_model, names, sc, strict=True):
+            cats[k] = name
+            scores[k] = s
+            srcs[k] = "model"
+    sources.update(s or "none" for s in srcs)
+    return cats, scores, new_preds, srcs
+
+
+def _changed(st: EventStore, records: pd.DataFrame) -> np.ndarray:
+    """Which records are new or differ from what the store holds (text or category)."""
+    from nlp.pii import mask_pii
+
+    state = st.stored_state(records["id"].astype(str).tolist())
+    if not state:
+        return np.ones(len(records), dtype=bool)
+    out = []
+    for cid, title, text, category in zip(
+        records["id"].astype(str), records["title"], records["text"], records["category"], strict=True
+    ):
+        old = state.get(cid)
+        if old is None or old[1] is None:
+            out.append(True)
+            continue
+        digest = EventStore.content_hash(mask_pii(str(title or "")), mask_pii(str(text or "")))
+        out.append(digest != old[0] or (category or "") != old[1])
+    return np.asarray(out, dtype=bool)
+
+
+def _group(
+    st: EventStore, grouper: IncidentGrouper, frame: pd.DataFrame, report: EventsReport, cfg: EventsConfig
+) -> None:
+    ids = frame["id"].astype(str).tolist()
+    assigned = st.read_members(complaint_ids=ids)
+    done = set(assigned["complaint_id"]) if len(assigned) else set()
+    report.already_grouped += len(done)
+    new = frame[~frame["id"].astype(str).isin(done)]
+    if new.empty:
+        return
+    times = pd.to_datetime(new["time"], errors="coerce")
+    since = times.min() - timedelta(days=cfg.window_days) if times.notna().any() else None
+    existing = st.grouping_candidates(since.to_pydatetime() if since is not None else None)
+    in_batch = set(new["id"].astype(str)) | set(existing["id"].astype(str))
+    grouper.reference_terms = st.recent_terms(REFERENCE_TERMS, exclude=in_batch)
+    assignments = grouper.assign(new, existing)
+    st.upsert_members(assignments)
+    report.grouped += len(assignments)
+    report.new_incidents += int(assignments.loc[assignments["is_new_incident"], "incident_id"].nunique())
+    report.joined_existing += int((~assignments["is_new_incident"]).sum())
+    refresh_incidents(st, sorted(set(assignments["incident_id"])))
+
+
+def refresh_incidents(st: EventStore, incident_ids: list[str]) -> int:
+    """Recompute the summaries (counts, callers, heat, keywords ...) of some incidents."""
+    if not incident_ids:
+        return 0
+    as_of = latest_time(st)
+    written = 0
+    for start in range(0, len(incident_ids), 2000):
+        part = incident_ids[start : start + 2000]
+        members = st.incident_members_detail(part)
+        written += st.upsert_incidents(summarize_incidents(members, as_of=as_of))
+    return written
+
+
+def latest_time(st: EventStore) -> Any:
+    import sqlalchemy as sa
+
+    c = st.tables["complaints"]
+    with st.engine.connect() as conn:
+        value = conn.execute(sa.select(sa.func.max(c.c.time))).scalar()
+    return pd.Timestamp(value).to_pydatetime() if value is not None else None
+
+
+def _refresh_recent(st: EventStore) -> None:
+    # Growth is measured against the newest complaint in the store, so incidents that this run
+    # did not touch can still have moved (their recent week is now further back).
+    as_of = latest_time(st)
+    if as_of is None:
+        return
+    recent = st.read_incidents(since=as_of - timedelta(days=HEAT_REFRESH_DAYS))
+    refresh_incidents(st, recent["incident_id"].tolist())
+
+
+def regroup_store(st: EventStore, grouper: IncidentGrouper, report: EventsReport | None = None) -> int:
+    """Forget every incident and group all stored complaints again, as one batch."""
+    complaints = st.read_complaints()
+    if complaints.empty:
+        return 0
+    events = st.read_events().rename(columns={"complaint_id": "id"})
+    frame = complaints.drop(columns=["district"]).merge(events, on="id", how="inner")
+    st.clear_incidents()
+    assignments = grouper.assign(frame)
+    st.upsert_members(assignments)
+    refresh_incidents(st, sorted(set(assignments["incident_id"])))
+    if report is not None:
+        report.grouped += len(assignments)
+        report.new_incidents += int(assignments["incident_id"].nunique())
+    return len(assignments)
+
+
+def write_report(report: EventsReport, path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(
+        json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    return p
+
+
+__all__ = ["EventsConfig", "EventsReport", "refresh_incidents", "regroup_store", "run_events"]

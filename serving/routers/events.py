@@ -1,0 +1,186 @@
+"""``GET /v1/incidents``, ``GET /v1/incidents/{id}``, ``GET /v1/hot`` and ``GET /v1/signals``.
+
+Read-only views of the event store that ``hotline events`` fills. The store is
+``request.app.state.store`` (an :class:`events.store.EventStore`, or ``None`` when the service
+runs without ``HOTLINE_STORE_URL``; then every route answers 503 with the error envelope
+``{"error": ..., "error_type": "store_not_configured"}``). Errors are answered here as
+envelopes, so the router behaves the same mounted on ``create_app`` or on a bare ``FastAPI()``.
+Store calls are blocking SQL: the routes are plain ``def`` so FastAPI runs them in its thread
+pool. Complaint texts in the answers are the masked texts the store holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["events"])
+
+MAX_LIMIT = 1000
+
+
+def _error(message: str, error_type: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message, "error_type": error_type}, status_code=status)
+
+
+def _store(request: Request) -> Any:
+    return getattr(request.app.state, "store", None)
+
+
+_NO_STORE = (
+    "the event store is not configured; start the service with HOTLINE_STORE_URL set to the store "
+    "that `hotline events INPUT --store URL` fills"
+)
+
+
+def _parse_day(value: str | None, name: str) -> tuple[date | None, JSONResponse | None]:
+    if value is None or value == "":
+        return None, None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        ts = None
+    if ts is None or pd.isna(ts):
+        return None, _error(f"{name}={value!r} is not a date; use YYYY-MM-DD", "validation_error", 422)
+    return ts.to_pydatetime().date(), None
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if hasattr(value, "isoformat"):
+        try:
+            import pandas as pd
+
+            return None if pd.isna(value) else value.isoformat(sep=" ")
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item") and not isinstance(value, str):
+        return value.item()
+    return value
+
+
+def _rows(frame: Any) -> list[dict[str, Any]]:
+    return [{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+
+
+def _incident_rows(frame: Any) -> list[dict[str, Any]]:
+    rows = _rows(frame)
+    for r in rows:
+        r.pop("created_at", None)
+    return rows
+
+
+@router.get(
+    "/v1/incidents",
+    summary="Incidents (same-problem, same-place complaint groups), hottest first.",
+)
+def list_incidents(
+    request: Request,
+    since: str | None = Query(None, description="Only incidents with a complaint on/after this date."),
+    until: str | None = Query(None, description="Only incidents that started on/before this date."),
+    category: str | None = Query(None, description="Only this category."),
+    district: str | None = Query(None, description="Only this district."),
+    min_complaints: int = Query(1, ge=1, description="Smallest incident to list."),
+    order: str = Query("heat", pattern="^(heat|last_seen|first_seen)$", description="heat or last_seen."),
+    limit: int = Query(50, ge=1, le=MAX_LIMIT),
+) -> Any:
+    store = _store(request)
+    if store is None:
+        return _error(_NO_STORE, "store_not_configured", 503)
+    start, err = _parse_day(since, "since")
+    if err is not None:
+        return err
+    end, err = _parse_day(until, "until")
+    if err is not None:
+        return err
+    frame = store.read_incidents(
+        since=start,
+        until=datetime.combine(end, datetime.max.time()) if end else None,
+        category=category,
+        district=district,
+        min_complaints=min_complaints,
+        limit=limit,
+        order=order,
+    )
+    return {"incidents": _incident_rows(frame), "count": len(frame)}
+
+
+@router.get("/v1/incidents/{incident_id}", summary="One incident with its member complaints (masked).")
+def get_incident(request: Request, incident_id: str) -> Any:
+    store = _store(request)
+    if store is None:
+        return _error(_NO_STORE, "store_not_configured", 503)
+    frame = store.read_incidents(ids=[incident_id], limit=1)
+    if frame.empty:
+        return _error(f"no incident {incident_id!r}", "not_found", 404)
+    members = store.incident_members_detail([incident_id])
+    keep = ["id", "time", "title", "text", "category", "district", "location_key", "urgency", "similarity"]
+    members = members[[c for c in keep if c in members.columns]]
+    out = _incident_rows(frame)[0]
+    out["members"] = _rows(members)
+    return out
+
+
+@router.get("/v1/hot", summary="Hot issues (热点问题): the top incidents by heat score.")
+def hot(
+    request: Request,
+    top: int = Query(10, ge=1, le=MAX_LIMIT, description="How many hot issues."),
+    since: str | None = Query(None, description="Only incidents active on/after this date."),
+    category: str | None = Query(None),
+    district: str | None = Query(None),
+    min_complaints: int = Query(2, ge=1),
+) -> Any:
+    store = _store(request)
+    if store is None:
+        return _error(_NO_STORE, "store_not_configured", 503)
+    start, err = _parse_day(since, "since")
+    if err is not None:
+        return err
+    frame = store.read_hot(
+        top, since=start, category=category, district=district, min_complaints=min_complaints
+    )
+    return {"hot": _incident_rows(frame), "count": len(frame)}
+
+
+@router.get(
+    "/v1/signals",
+    summary="Daily calls, incidents and new incidents per category × district, with calendar features.",
+)
+def signals(
+    request: Request,
+    start: str | None = Query(None, description="First date, YYYY-MM-DD (inclusive)."),
+    end: str | None = Query(None, description="Last date, YYYY-MM-DD (inclusive)."),
+    category: str | None = Query(None),
+    district: str | None = Query(None),
+) -> Any:
+    store = _store(request)
+    if store is None:
+        return _error(_NO_STORE, "store_not_configured", 503)
+    first, err = _parse_day(start, "start")
+    if err is not None:
+        return err
+    last, err = _parse_day(end, "end")
+    if err is not None:
+        return err
+    if first and last and first > last:
+        return _error(f"start {first} is after end {last}", "validation_error", 422)
+    frame = store.read_signals(first, last, category=category, district=district)
+    return {"signals": _rows(frame), "count": len(frame)}

@@ -1,0 +1,218 @@
+"""Event store: idempotent writes, schema version check, alerts, signals with the calendar."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from events.signals import build_signals, calendar_day, calendar_features
+from events.store import SIGNAL_COLUMNS, EventStore, StoreSchemaError, caller_key, resolve_url
+
+
+def _records() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "row": [1, 2, 3],
+            "id": ["c1", "c2", "c3"],
+            "title": ["停水", "噪音", "井盖"],
+            "text": ["小区停水，电话13812345678", "夜间施工噪音", "井盖丢了"],
+            "time": pd.to_datetime(["2026-05-01 10:00", "2026-05-02 23:00", "2026-05-04 08:00"]),
+            "district": ["江北区", "", "城南区"],
+            "label": ["供水", "噪音", ""],
+            "caller": ["C001", "C001", None],
+        }
+    )
+
+
+def test_same_batch_twice_changes_nothing(tmp_path) -> None:
+    store = EventStore(tmp_path / "ev.db")
+    recs = _records()
+    preds = pd.DataFrame(
+        {
+            "id": ["c1", "c2"],
+            "label": ["供水供电燃气", "噪音扰民"],
+            "score": [0.9, 0.8],
+            "top_k": ['{"供水供电燃气": 0.9, "市容环卫": 0.1}', [{"label": "噪音扰民", "score": 0.8}]],
+            "needs_review": [False, True],
+            "model_version": "v1",
+        }
+    )
+    for _ in range(2):
+        store.upsert_complaints(recs)
+        store.upsert_predictions(preds)
+    counts = store.counts()
+    assert counts["complaints"] == 3 and counts["predictions"] == 2
+    stored = store.read_complaints(["c1"])
+    assert "13812345678" not in stored.loc[0, "text"] and "[手机号]" in stored.loc[0, "text"]
+    assert stored.loc[0, "caller"] == caller_key("C001") != "C001"
+    p = store.read_predictions(["c1", "c2"])
+    assert p.set_index("complaint_id").loc["c1", "top_k"] == {"供水供电燃气": 0.9, "市容环卫": 0.1}
+    # a new model version adds rows; the latest wins
+    store.upsert_predictions(preds.assign(model_version="v2", label=["市容环卫", "噪音扰民"]))
+    assert store.counts()["predictions"] == 4
+    assert len(store.read_predictions(["c1"])) == 1
+
+
+def test_schema_version_is_checked(tmp_path) -> None:
+    path = tmp_path / "ev.db"
+    store = EventStore(path)
+    assert store.schema_version() == 1
+    store.close()
+    engine = sa.create_engine(resolve_url(path))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(StoreSchemaError, match="newer"):
+        EventStore(path)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 0"))
+    engine.dispose()
+    with pytest.raises(StoreSchemaError, match=r"older.*hotline events"):
+        EventStore(path)
+    # a database that is not ours
+    other = tmp_path / "other.db"
+    e2 = sa.create_engine(resolve_url(other))
+    with e2.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE complaints (x INTEGER)"))
+    e2.dispose()
+    with pytest.raises(StoreSchemaError, match="not created by hotline"):
+        EventStore(other)
+
+
+def test_alerts_upsert_and_read(tmp_path) -> None:
+    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
+    alerts = [
+        {
+            "alert_id": "burst|2026-07-14|category=供水供电燃气|district=城南区",
+            "date": "2026-07-14",
+            "series_key": "category=供水供电燃气|district=城南区",
+            "kind": "burst",
+            "observed": 31,
+            "expected": 2.5,
+            "lower": 0,
+            "upper": 6,
+            "size": 25,
+            "growth": 12.4,
+            "score": 9.5,
+            "incident_ids": ["INC-20260714-1bec4ecc"],
+            "examples": ["人民南路爆管，联系13812345678"],
+            "keywords": ["爆管", "停水"],
+            "first_seen": "2026-07-14 06:10",
+            "last_seen": "2026-07-15 20:00",
+        },
+        {"alert_id": "a2", "date": "2026-07-01", "kind": "interval", "score": 1.0},
+    ]
+    assert store.upsert_alerts(alerts) == 2
+    store.upsert_alerts(pd.DataFrame(alerts[:1]))
+    out = store.read_alerts()
+    assert len(out) == 2 and out.loc[0, "alert_id"].startswith("burst")
+    assert out.loc[0, "date"] == "2026-07-14" and out.loc[0, "incident_ids"] == ["INC-20260714-1bec4ecc"]
+    assert "13812345678" not in out.loc[0, "examples"][0]
+    assert len(store.read_alerts(since="2026-07-10")) == 1
+    with pytest.raises(Exception, match="kind"):
+        store.upsert_alerts([{"alert_id": "x", "date": "2026-07-01", "kind": "spike"}])
+
+
+def test_signals_zero_filled_with_calendar() -> None:
+    complaints = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            # 2019-09-29 (Sunday) was a 调休 working day; 2019-10-01 National Day.
+            "time": pd.to_datetime(
+                ["2019-09-28 10:00", "2019-09-28 11:00", "2019-10-01 09:00", "2019-10-02 09:00"]
+            ),
+            "category": ["供水", "供水", "噪音", ""],
+            "district": ["江北区", "江北区", "", "江北区"],
+            "incident_id": ["I1", "I1", "I2", None],
+        }
+    )
+    s = build_signals(complaints)
+    assert list(s.columns) == list(SIGNAL_COLUMNS)
+    pairs = {("供水", "江北区"), ("噪音", "未知"), ("未分类", "江北区")}
+    assert set(zip(s["category"], s["district"], strict=True)) == pairs
+    assert len(s) == 5 * 3  # 09-28 .. 10-02, every pair every day
+    row = s[(s["date"] == "2019-09-28") & (s["category"] == "供水")].iloc[0]
+    assert (row["calls"], row["incidents"], row["new_incidents"]) == (2, 1, 1)
+    assert s[(s["date"] == "2019-09-30") & (s["category"] == "供水")]["calls"].item() == 0
+    sunday = s[s["date"] == "2019-09-29"].iloc[0]
+    assert sunday["weekday"] == 6 and sunday["is_workday"] and not sunday["is_holiday"]
+    national = s[s["date"] == "2019-10-01"].iloc[0]
+    assert national["is_holiday"] and not national["is_workday"] and national["holiday_name"] == "国庆节"
+    ordinary_saturday = s[s["date"] == "2019-09-28"].iloc[0]
+    assert not ordinary_saturday["is_holiday"] and not ordinary_saturday["is_workday"]
+    assert ordinary_saturday["holiday_name"] == ""
+
+
+def test_calendar_falls_back_outside_covered_years() -> None:
+    assert calendar_day(date(2040, 10, 1)) == (0, True, False, "国庆节")
+    assert calendar_day(date(2040, 10, 8))[2] is True
+    f = calendar_features(["2024-02-10", "2024-02-04"])  # 春节; a 调休 Sunday
+    assert f.loc[0, "holiday_name"] == "春节" and bool(f.loc[1, "is_workday"])
+
+
+def test_signals_round_trip_through_the_store(tmp_path) -> None:
+    store = EventStore(tmp_path / "ev.db")
+    signals = build_signals(
+        pd.DataFrame(
+            {
+                "id": ["a", "b"],
+                "time": pd.to_datetime(["2026-05-01", "2026-05-03"]),
+                "category": ["供水", "供水"],
+                "district": ["江北区", "江北区"],
+                "incident_id": ["I1", "I1"],
+            }
+        )
+    )
+    store.replace_signals(signals)
+    store.replace_signals(signals)
+    out = store.read_signals("2026-05-02", "2026-05-03")
+    assert out["date"].tolist() == ["2026-05-02", "2026-05-03"]
+    assert out["calls"].tolist() == [0, 1] and out["new_incidents"].tolist() == [0, 0]
+    assert out["is_holiday"].tolist() == [True, True]  # 劳动节 2026-05-01..05
+
+
+@pytest.mark.postgres
+def test_postgres_store_round_trip() -> None:
+    url = os.environ.get("HOTLINE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip(
+            "HOTLINE_TEST_POSTGRES_URL not set (e.g. postgresql://postgres@localhost:5432/hotline_test)"
+        )
+    store = EventStore(url)
+    try:
+        recs = _records().assign(id=lambda d: "pgtest-" + d["id"])
+        for _ in range(2):
+            store.upsert_complaints(recs)
+        assert len(store.read_complaints(recs["id"].tolist())) == 3
+        store.upsert_alerts([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 1.0}])
+        store.upsert_alerts([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 2.0}])
+        alerts = store.read_alerts(since="2026-07-14")
+        assert alerts.set_index("alert_id").loc["pgtest-a", "score"] == 2.0
+        store.replace_signals(
+            build_signals(
+                pd.DataFrame(
+                    {
+                        "id": recs["id"],
+                        "time": recs["time"],
+                        "category": ["a", "a", "b"],
+                        "district": ["x", "x", "y"],
+                        "incident_id": [None, None, None],
+                    }
+                )
+            )
+        )
+        assert len(store.read_signals()) == 4 * 2
+    finally:
+        with store.engine.begin() as conn:
+            for name in ("complaints", "alerts", "signals"):
+                t = store.tables[name]
+                key = t.c.id if name == "complaints" else (t.c.alert_id if name == "alerts" else None)
+                if key is not None:
+                    conn.execute(t.delete().where(key.like("pgtest-%")))
+                else:
+                    conn.execute(t.delete())
+        store.close()
