@@ -1,0 +1,592 @@
+"""Surge alerts: counts that leave the forecast interval, bursts against a robust baseline, and
+incidents that grow fast - ranked, merged across days, and stored in the event store.
+
+Three detectors, run on every day of the scan window:
+
+``interval``
+    With a fitted :class:`~forecasting.forecaster.Forecaster`, each series is forecast one day
+    ahead from its history up to the day before (fitted parameters, newest data). The alert
+    fires when the observed count is above the upper bound of the **95%** interval
+    (``AlertConfig.interval``; 0.8 makes it more sensitive).
+``burst``
+    No model needed: the baseline is the 10%-trimmed mean of the same kind of day (working day
+    or day off, from the Chinese calendar) over the previous ``baseline_days`` days, with a
+    negative-binomial dispersion estimated from the same window. The alert fires when the
+    upper-tail probability ``P(X >= observed)`` is below ``burst_alpha`` (1e-3).
+``incident``
+    From the event store: an incident with at least ``incident_min_size`` complaints in the last
+    ``incident_window_days`` days and ``incident_growth`` times as many as in the window before.
+
+An incident alert whose category × district series already has a series alert on the same days
+is dropped: the series alert lists the incident. Every detector also needs ``observed >= min_count`` and ``observed - expected >= min_excess``:
+a jump from 0 to 2 calls is not a surge a dispatcher should see.
+
+Ranking. ``score = min(-log10(p), score_cap) × log(1 + size)`` where ``p`` is the upper-tail
+probability of the peak day (the most surprising day) under the expected count and ``size`` is
+the excess over expected summed over the alert's days: both surprise and volume count, and a
+surge that lasts ranks above a one-day blip of the same height.
+
+Deduplication. Days on which the same series (or incident) fires, with at most ``gap_days``
+quiet days between them, form one alert with ``first_seen`` / ``last_seen``; its id is a hash of
+the series and ``first_seen``, so re-running a day rewrites the same row. With a store, alerts
+still open (last seen within ``gap_days`` of the scan) are re-scanned from their first day, so a
+surge detected day by day keeps one id and its size is recomputed, never double counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from forecasting.calendar import day_calendar
+from forecasting.config import AlertConfig
+from forecasting.signals import SeriesSet, build_series, parse_series_key, series_key, validate_signals
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Hit:
+    """One detector firing on one day."""
+
+    date: pd.Timestamp
+    key: str  # series key, or the incident id for incident hits
+    series_key: str
+    kind: str
+    observed: float
+    expected: float
+    lower: float
+    upper: float
+    p_value: float
+    # Incident hits compare sliding windows; their day's own contribution to the alert size is
+    # that day's complaints over the expected daily rate, so overlapping windows are not summed.
+    daily_excess: float | None = None
+
+    @property
+    def excess(self) -> float:
+        if self.daily_excess is not None:
+            return max(self.daily_excess, 0.0)
+        return max(self.observed - self.expected, 0.0)
+
+
+@dataclass
+class Alert:
+    """A surge, possibly lasting several days (the fields of the store's ``alerts`` table)."""
+
+    alert_id: str
+    date: str  # the latest day it fired (YYYY-MM-DD)
+    series_key: str
+    kind: str
+    observed: float  # at the peak day
+    expected: float
+    lower: float
+    upper: float
+    size: float  # excess over expected, summed over the alert's days
+    growth: float  # observed / expected at the peak day
+    score: float
+    first_seen: str
+    last_seen: str
+    days: int = 1
+    p_value: float = 1.0
+    incident_ids: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+
+    def to_record(self) -> dict[str, Any]:
+        """The record :meth:`events.store.EventStore.upsert_alerts` takes."""
+        rec = asdict(self)
+        rec.pop("days")
+        rec.pop("p_value")
+        return rec
+
+    def describe(self) -> str:
+        span = (
+            self.first_seen if self.first_seen == self.last_seen else f"{self.first_seen}..{self.last_seen}"
+        )
+        kw = f" [{', '.join(self.keywords[:5])}]" if self.keywords else ""
+        return (
+            f"{self.score:6.1f}  {self.kind:<8} {self.series_key}  {span}: observed {self.observed:g} vs "
+            f"expected {self.expected:.1f} (upper {self.upper:.1f}), +{self.size:.0f} over {self.days} day(s){kw}"
+        )
+
+
+def alert_id(family: str, key: str, first_seen: str) -> str:
+    digest = hashlib.sha1(f"{family}|{key}|{first_seen}".encode()).hexdigest()[:16]
+    return f"{family}-{digest}"
+
+
+def _family(kind: str) -> str:
+    return "incident" if kind == "incident" else "series"
+
+
+def _nb_sf(observed: float, mean: float, var: float) -> float:
+    """P(X >= observed) for a count with this mean and variance (Poisson when var <= mean)."""
+    mean = max(mean, 1e-6)
+    if var > mean * 1.0001:
+        n = mean**2 / (var - mean)
+        return float(stats.nbinom.sf(observed - 1, n, n / (n + mean)))
+    return float(stats.poisson.sf(observed - 1, mean))
+
+
+def _nb_interval(mean: float, var: float, level: float) -> tuple[float, float]:
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    mean = max(mean, 1e-6)
+    if var > mean * 1.0001:
+        n = mean**2 / (var - mean)
+        dist = stats.nbinom(n, n / (n + mean))
+    else:
+        dist = stats.poisson(mean)
+    return float(dist.ppf(lo_q)), float(dist.ppf(hi_q))
+
+
+def _trimmed(values: np.ndarray) -> float:
+    return float(stats.trim_mean(values, 0.1)) if len(values) else 0.0
+
+
+def burst_baseline(
+    history: np.ndarray, offday_history: np.ndarray, target_offday: bool, config: AlertConfig
+) -> tuple[float, float] | None:
+    """Expected count and variance for the next day from the trailing window (module doc)."""
+    window = history[-config.baseline_days :]
+    off = offday_history[-config.baseline_days :].astype(bool)
+    if len(window) < config.min_baseline_days:
+        return None
+    same = window[off] if target_offday else window[~off]
+    if len(same) < 3:  # e.g. the first working day after 春节: compare with every day
+        same = window
+    mean = _trimmed(same)
+    # Dispersion from the day type with the most days; trimmed like the mean.
+    ref = window[~off] if (~off).sum() >= off.sum() else window[off]
+    lo, hi = np.quantile(ref, [0.1, 0.9]) if len(ref) else (0.0, 0.0)
+    core = ref[(ref >= lo) & (ref <= hi)] if len(ref) else ref
+    ref_mean = float(np.mean(core)) if len(core) else 0.0
+    ref_var = float(np.var(core, ddof=1)) if len(core) > 1 else ref_mean
+    phi = min(max((ref_var - ref_mean) / ref_mean**2, 0.0), 1.0) if ref_mean > 0 else 0.0
+    # A floor so that a series that was silent for four weeks is not infinitely surprised.
+    mean = max(mean, 1.0 / config.baseline_days)
+    return mean, mean + phi * mean**2
+
+
+def series_hits(
+    series: SeriesSet,
+    dates: pd.DatetimeIndex,
+    config: AlertConfig,
+    *,
+    keys: list[str] | None = None,
+    forecaster: Any = None,
+) -> list[Hit]:
+    """Interval and burst hits of every series in ``keys`` on each of ``dates``."""
+    values = series.values
+    keys = keys if keys is not None else list(values.columns)
+    offday = day_calendar(values.index)["offday"].to_numpy(dtype=bool)
+    index = {d: i for i, d in enumerate(values.index)}
+    hits: list[Hit] = []
+    fc_keys = set(forecaster.keys) if forecaster is not None else set()
+    level_cols = (
+        (f"lower_{round(config.interval * 100)}", f"upper_{round(config.interval * 100)}")
+        if forecaster is not None
+        else None
+    )
+    for day in dates:
+        i = index.get(pd.Timestamp(day))
+        if i is None or i < config.min_baseline_days:
+            continue
+        hist_set = SeriesSet(values.iloc[:i]) if fc_keys else None
+        for key in keys:
+            y = values[key].to_numpy(dtype=float)
+            obs = y[i]
+            if obs < config.min_count:
+                continue
+            if key in fc_keys and hist_set is not None:
+                try:
+                    row = forecaster.forecast_series(key, 1, history=hist_set).iloc[0]
+                except Exception as exc:  # a model that cannot run on this history: burst test only
+                    logger.debug("interval test skipped for %s on %s: %s", key, day, exc)
+                else:
+                    mean = float(row["mean"])
+                    lo, hi = float(row[level_cols[0]]), float(row[level_cols[1]])
+                    if obs > hi and obs - mean >= config.min_excess:
+                        z = stats.norm.ppf(1 - (1 - config.interval) / 2)
+                        sd = max((hi - lo) / (2 * z), 1e-6)
+                        p = _nb_sf(obs, mean, max(sd**2, mean))
+                        hits.append(Hit(pd.Timestamp(day), key, key, "interval", obs, mean, lo, hi, p))
+                        continue
+            base = burst_baseline(y[:i], offday[:i], bool(offday[i]), config)
+            if base is None:
+                continue
+            mean, var = base
+            if obs - mean < config.min_excess:
+                continue
+            p = _nb_sf(obs, mean, var)
+            if p < config.burst_alpha:
+                lo, hi = _nb_interval(mean, var, config.interval)
+                hits.append(Hit(pd.Timestamp(day), key, key, "burst", obs, mean, lo, hi, p))
+    return hits
+
+
+def merge_hits(hits: list[Hit], config: AlertConfig, existing: list[Alert] | None = None) -> list[Alert]:
+    """Group hits of the same series into runs (gaps of at most ``gap_days``) -> one alert each.
+
+    A run that touches an ``existing`` alert of the same series (same family) takes over its id
+    and its ``first_seen``.
+    """
+    by_key: dict[tuple[str, str], list[Hit]] = {}
+    for h in sorted(hits, key=lambda h: (h.key, h.date)):
+        by_key.setdefault((_family(h.kind), h.key), []).append(h)
+    old: dict[tuple[str, str], list[Alert]] = {}
+    for a in existing or []:
+        k = a.incident_ids[0] if a.kind == "incident" and a.incident_ids else a.series_key
+        old.setdefault((_family(a.kind), k), []).append(a)
+    alerts: list[Alert] = []
+    step = pd.Timedelta(days=config.gap_days + 1)
+    for (family, key), run_hits in by_key.items():
+        runs: list[list[Hit]] = [[run_hits[0]]]
+        for h in run_hits[1:]:
+            if h.date - runs[-1][-1].date <= step:
+                runs[-1].append(h)
+            else:
+                runs.append([h])
+        for run in runs:
+            alerts.append(_alert_from_run(family, key, run, config, old.get((family, key), [])))
+    return sorted(alerts, key=lambda a: (-a.score, a.series_key, a.first_seen))
+
+
+def _alert_from_run(
+    family: str, key: str, run: list[Hit], config: AlertConfig, previous: list[Alert]
+) -> Alert:
+    peak = max(run, key=lambda h: (-math.log10(max(h.p_value, 1e-300)), h.excess))
+    size = float(sum(h.excess for h in run))
+    first = f"{run[0].date:%Y-%m-%d}"
+    last = f"{run[-1].date:%Y-%m-%d}"
+    step = pd.Timedelta(days=config.gap_days + 1)
+    aid = alert_id(family, key, first)
+    for a in previous:
+        # An alert already stored for this series whose days touch this run: same surge.
+        if (
+            pd.Timestamp(a.first_seen) - step <= run[-1].date
+            and run[0].date <= pd.Timestamp(a.last_seen) + step
+        ):
+            aid = a.alert_id
+            first = min(first, a.first_seen[:10])
+            break
+    surprise = min(-math.log10(max(peak.p_value, 1e-300)), config.score_cap)
+    kind = peak.kind if family == "series" else "incident"
+    if family == "series" and any(h.kind == "interval" for h in run):
+        kind = "interval"
+    return Alert(
+        alert_id=aid,
+        date=last,
+        series_key=peak.series_key,
+        kind=kind,
+        observed=float(peak.observed),
+        expected=round(float(peak.expected), 3),
+        lower=round(float(peak.lower), 3),
+        upper=round(float(peak.upper), 3),
+        size=round(size, 3),
+        growth=round(float(peak.observed / max(peak.expected, 1e-6)), 3),
+        score=round(surprise * math.log1p(size), 3),
+        first_seen=first,
+        last_seen=last,
+        days=len(run),
+        p_value=float(peak.p_value),
+        incident_ids=[key] if family == "incident" else [],
+    )
+
+
+def detect_alerts(
+    signals: pd.DataFrame | SeriesSet,
+    forecaster: Any = None,
+    *,
+    date: str | pd.Timestamp | None = None,
+    days: int = 1,
+    config: AlertConfig | None = None,
+    existing: list[Alert] | None = None,
+) -> list[Alert]:
+    """Series alerts (interval + burst) for the ``days`` days ending at ``date``, ranked by score.
+
+    ``signals`` is a signals table (the contract) or an aggregated :class:`SeriesSet`; ``date``
+    defaults to its last day. Runs of days merge into one alert (see the module doc); pass the
+    alerts already known as ``existing`` to continue them.
+    """
+    config = config or AlertConfig()
+    if days < 1:
+        raise ValueError(f"days must be >= 1, got {days}")
+    if isinstance(signals, SeriesSet):
+        series = signals
+    else:
+        clean = validate_signals(signals)
+        levels = ("total", *config.levels)
+        if forecaster is not None:
+            levels = tuple(dict.fromkeys([*forecaster.config.levels, *levels]))
+        series = build_series(clean, levels=levels)
+    end = pd.Timestamp(date).normalize() if date is not None else series.dates[-1]
+    if end not in series.values.index:
+        from forecasting.errors import SignalsError
+
+        raise SignalsError(
+            f"date {end:%Y-%m-%d} is outside the signals ({series.dates[0]:%Y-%m-%d} to "
+            f"{series.dates[-1]:%Y-%m-%d}); pick a day inside them or refresh them with `hotline signals`"
+        )
+    dates = pd.date_range(end - pd.Timedelta(days=days - 1), end, freq="D")
+    keys = [k for k in series.keys if _level_of(k) in config.levels]
+    hits = series_hits(series, dates, config, keys=keys, forecaster=forecaster)
+    return merge_hits(hits, config, existing)
+
+
+def _level_of(key: str) -> str:
+    parts = parse_series_key(key)
+    return "total" if not parts else "category_district" if len(parts) == 2 else next(iter(parts))
+
+
+# -- the event store ---------------------------------------------------------------------------
+
+
+def _as_alerts(frame: pd.DataFrame) -> list[Alert]:
+    out = []
+    for r in frame.to_dict(orient="records"):
+
+        def day(v: Any) -> str:
+            return (
+                "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{pd.Timestamp(v):%Y-%m-%d}"
+            )
+
+        out.append(
+            Alert(
+                alert_id=str(r["alert_id"]),
+                date=day(r.get("date")),
+                series_key=str(r.get("series_key") or ""),
+                kind=str(r.get("kind")),
+                observed=float(r.get("observed") or 0),
+                expected=float(r.get("expected") or 0),
+                lower=float(r.get("lower") or 0),
+                upper=float(r.get("upper") or 0),
+                size=float(r.get("size") or 0),
+                growth=float(r.get("growth") or 0),
+                score=float(r.get("score") or 0),
+                first_seen=day(r.get("first_seen")) or day(r.get("date")),
+                last_seen=day(r.get("last_seen")) or day(r.get("date")),
+                incident_ids=list(r.get("incident_ids") or []),
+                examples=list(r.get("examples") or []),
+                keywords=list(r.get("keywords") or []),
+            )
+        )
+    return out
+
+
+def incident_hits(store: Any, dates: pd.DatetimeIndex, config: AlertConfig) -> list[Hit]:
+    """Incidents that grew fast on each of ``dates`` (see the module doc)."""
+    w = pd.Timedelta(days=config.incident_window_days)
+    start = dates[0] - 2 * w
+    end = dates[-1] + pd.Timedelta(days=1)
+    incidents = store.read_incidents(
+        since=start.to_pydatetime(), until=end.to_pydatetime(), min_complaints=config.incident_min_size
+    )
+    if incidents is None or len(incidents) == 0:
+        return []
+    members = store.incident_members_detail(list(incidents["incident_id"]))
+    if len(members) == 0:
+        return []
+    members = members.assign(day=pd.to_datetime(members["time"]).dt.normalize())
+    info = incidents.set_index("incident_id")
+    hits = []
+    for iid, grp in members.groupby("incident_id"):
+        days = grp["day"]
+        for day in dates:
+            recent = int(((days > day - w) & (days <= day)).sum())
+            before = int(((days > day - 2 * w) & (days <= day - w)).sum())
+            if recent < max(config.incident_min_size, config.min_count):
+                continue
+            expected = max(float(before), 0.5)
+            if recent < config.incident_growth * expected or recent - before < config.min_excess:
+                continue
+            p = float(stats.poisson.sf(recent - 1, expected))
+            lo, hi = _nb_interval(expected, expected, config.interval)
+            cat = str(info.at[iid, "category"]) if iid in info.index else ""
+            dist = str(info.at[iid, "district"]) if iid in info.index else ""
+            skey = series_key(cat or None, dist or None)
+            today = int((days == day).sum())
+            hits.append(
+                Hit(
+                    pd.Timestamp(day),
+                    str(iid),
+                    skey,
+                    "incident",
+                    float(recent),
+                    expected,
+                    lo,
+                    hi,
+                    p,
+                    daily_excess=today - before / config.incident_window_days,
+                )
+            )
+    return hits
+
+
+def enrich_alerts(store: Any, alerts: list[Alert], config: AlertConfig) -> list[Alert]:
+    """Attach incidents, representative complaints (masked) and keywords from the store."""
+    from nlp.pii import mask_pii
+
+    for a in alerts:
+        start = pd.Timestamp(a.first_seen)
+        end = pd.Timestamp(a.last_seen) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+        try:
+            if a.kind == "incident":
+                incidents = store.read_incidents(ids=a.incident_ids)
+            else:
+                parts = parse_series_key(a.series_key)
+                incidents = store.read_incidents(
+                    since=start.to_pydatetime(),
+                    until=end.to_pydatetime(),
+                    category=parts.get("category"),
+                    district=parts.get("district"),
+                    limit=config.max_incidents,
+                )
+        except Exception as exc:  # enrichment is best effort: the alert itself stands
+            logger.warning("cannot read incidents for alert %s: %s", a.alert_id, exc)
+            continue
+        if len(incidents):
+            a.incident_ids = [str(i) for i in incidents["incident_id"]][: config.max_incidents]
+        texts: list[str] = []
+        keywords: Counter[str] = Counter()
+        for kws in incidents.get("keywords", pd.Series(dtype=object)) if len(incidents) else []:
+            for k in kws or []:
+                keywords[str(k[0] if isinstance(k, (list, tuple)) else k)] += 1
+        if a.incident_ids:
+            members = store.incident_members_detail(a.incident_ids)
+            if len(members):
+                t = pd.to_datetime(members["time"])
+                inside = members[(t >= start) & (t <= end)]
+                chosen = (inside if len(inside) else members).sort_values(["similarity"], ascending=False)
+                # One example per incident first, biggest incident first, then fill up.
+                firsts = chosen.drop_duplicates("incident_id")
+                ordered = pd.concat([firsts, chosen.drop(firsts.index)])
+                for title, text in zip(ordered["title"], ordered["text"], strict=True):
+                    texts.append(_example(title, text))
+        if not texts and a.kind != "incident":
+            texts = _examples_from_complaints(store, a, start, end)
+        a.examples = [mask_pii(t) for t in dict.fromkeys(texts)][: config.examples]
+        if keywords:
+            a.keywords = [k for k, _ in keywords.most_common(config.keywords)]
+        elif a.examples:
+            from nlp.segment import TfidfKeywords
+
+            a.keywords = [
+                w for w, _ in TfidfKeywords().fit(a.examples).top_terms(a.examples, config.keywords)
+            ]
+    return alerts
+
+
+def _example(title: Any, text: Any, limit: int = 120) -> str:
+    title = str(title or "").strip()
+    text = str(text or "").strip()
+    s = f"{title}：{text}" if title and not text.startswith(title) else text or title
+    return s[:limit] + ("…" if len(s) > limit else "")
+
+
+def _examples_from_complaints(store: Any, a: Alert, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+    """Complaints of the alert's series and days when the store has no incidents for them."""
+    try:
+        complaints = store.read_complaints(since=start.to_pydatetime(), until=end.to_pydatetime())
+    except Exception as exc:
+        logger.debug("no complaints for alert %s: %s", a.alert_id, exc)
+        return []
+    if not len(complaints):
+        return []
+    parts = parse_series_key(a.series_key)
+    events = store.read_events(list(complaints["id"])) if hasattr(store, "read_events") else None
+    frame = complaints
+    if events is not None and len(events):
+        frame = complaints.merge(
+            events[["complaint_id", "category", "district"]].rename(
+                columns={"complaint_id": "id", "district": "ev_district"}
+            ),
+            on="id",
+            how="left",
+        )
+        cat = frame["category"].fillna("").where(frame["category"].fillna("") != "", frame["label"])
+        dist = frame["ev_district"].fillna("").where(frame["ev_district"].fillna("") != "", frame["district"])
+    else:
+        cat, dist = frame["label"], frame["district"]
+    keep = pd.Series(True, index=frame.index)
+    if "category" in parts:
+        keep &= cat == parts["category"]
+    if "district" in parts:
+        keep &= dist == parts["district"]
+    return [_example(t, x) for t, x in zip(frame.loc[keep, "title"], frame.loc[keep, "text"], strict=True)]
+
+
+def _uncovered(incident_alerts: list[Alert], series_alerts: list[Alert], config: AlertConfig) -> list[Alert]:
+    """Incident alerts not already explained by a series alert on the same series and days.
+
+    A burst of one incident is usually also a surge of its category × district series; the
+    series alert lists the incident (see :func:`enrich_alerts`), so a second alert would only
+    repeat it.
+    """
+    step = pd.Timedelta(days=config.gap_days + 1)
+    out = []
+    for ia in incident_alerts:
+        covered = any(
+            sa.series_key == ia.series_key
+            and pd.Timestamp(sa.first_seen) - step <= pd.Timestamp(ia.last_seen)
+            and pd.Timestamp(ia.first_seen) <= pd.Timestamp(sa.last_seen) + step
+            for sa in series_alerts
+        )
+        if not covered:
+            out.append(ia)
+    return out
+
+
+def run_alerts(
+    store: Any,
+    forecaster: Any = None,
+    *,
+    date: str | pd.Timestamp | None = None,
+    days: int = 1,
+    config: AlertConfig | None = None,
+    top: int | None = None,
+    write: bool = True,
+) -> list[Alert]:
+    """Detect alerts on the store's signals and incidents, merge with stored ones, write them.
+
+    ``date`` defaults to the last day of the stored signals; ``days`` scans that many days
+    ending at ``date`` (a backfill). Returns the alerts of the scan, ranked; ``top`` keeps the
+    best ones (all are written).
+    """
+    config = config or AlertConfig()
+    signals = store.read_signals()
+    if signals is None or len(signals) == 0:
+        from forecasting.errors import SignalsError
+
+        raise SignalsError(
+            "the event store has no daily signals yet; load complaints with `hotline events INPUT --store URL`"
+        )
+    clean = validate_signals(signals, source=str(getattr(store, "url", "store")))
+    end = pd.Timestamp(date).normalize() if date is not None else clean["date"].max()
+    lookback = pd.Timedelta(days=days + config.gap_days + 1)
+    stored = store.read_alerts(since=f"{end - lookback - pd.Timedelta(days=60):%Y-%m-%d}", limit=None)
+    existing = [a for a in _as_alerts(stored) if a.last_seen and pd.Timestamp(a.last_seen) >= end - lookback]
+    # Re-scan open alerts from their first day so that their size is recomputed, not re-added.
+    start = end - pd.Timedelta(days=days - 1)
+    if existing:
+        start = min(start, min(pd.Timestamp(a.first_seen) for a in existing))
+    scan_days = int((end - start).days) + 1
+    alerts = detect_alerts(clean, forecaster, date=end, days=scan_days, config=config, existing=existing)
+    dates = pd.date_range(start, end, freq="D")
+    if hasattr(store, "read_incidents") and hasattr(store, "incident_members_detail"):
+        alerts += _uncovered(
+            merge_hits(incident_hits(store, dates, config), config, existing), alerts, config
+        )
+    alerts = enrich_alerts(store, alerts, config) if hasattr(store, "read_incidents") else alerts
+    alerts.sort(key=lambda a: (-a.score, a.series_key, a.first_seen))
+    if write and alerts:
+        store.upsert_alerts([a.to_record() for a in alerts])
+        logger.info("%d alert(s) written to the event store", len(alerts))
+    return alerts[:top] if top else alerts

@@ -1,0 +1,295 @@
+"""`hotline forecast fit|predict`, `hotline alerts` and `hotline survival fit|predict`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+forecast_app = typer.Typer(
+    help="Forecast daily call volumes per category/district (fit heads, predict with intervals).",
+    no_args_is_help=True,
+)
+survival_app = typer.Typer(
+    help="Time-to-reply risk: Kaplan-Meier curves and a Cox model; risk of missing the reply deadline.",
+    no_args_is_help=True,
+)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option("--store", help="Event store URL or SQLite path (written by `hotline events`)."),
+]
+
+
+def _open_store(url: str, *, create: bool = False):
+    from events.store import EventStore
+
+    return EventStore(url, create=create)
+
+
+def _load_signals(signals: Path | None, store: str | None):
+    from forecasting.signals import read_signals_file
+
+    if (signals is None) == (store is None):
+        raise typer.BadParameter("give exactly one of --signals FILE or --store URL")
+    if signals is not None:
+        return read_signals_file(signals), str(signals)
+    with _open_store(store) as st:  # type: ignore[arg-type]
+        return st.read_signals(), store
+
+
+@forecast_app.command("fit")
+def forecast_fit(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the fitted heads.")],
+    signals: Annotated[
+        Path | None,
+        typer.Option("--signals", help="Daily signals file (CSV/Parquet; `hotline signals -o FILE`)."),
+    ] = None,
+    store: StoreOption = None,
+    horizon: Annotated[int, typer.Option("--horizon", help="Days ahead forecast in the backtest.")] = 7,
+    origins: Annotated[int, typer.Option("--origins", help="Rolling backtest origins (0: no backtest).")] = 6,
+    heads: Annotated[
+        str | None,
+        typer.Option("--heads", help="Comma-separated heads (default: seasonal_naive,ets,sarima,gbm,mlp)."),
+    ] = None,
+    target: Annotated[str, typer.Option("--target", help="calls, incidents or new_incidents.")] = "calls",
+    min_mean_daily: Annotated[
+        float, typer.Option("--min-mean-daily", help="Calls/day a series needs for its own heads.")
+    ] = 1.0,
+    max_series: Annotated[int, typer.Option("--max-series", help="Most series with their own heads.")] = 40,
+    plot: Annotated[
+        bool, typer.Option("--plot/--no-plot", help="Also write forecast PNGs under OUTPUT/plots.")
+    ] = False,
+) -> None:
+    """Backtest every head on every series, choose per series by MASE, save the fitted set."""
+    from forecasting.config import HEADS, ForecastConfig
+    from forecasting.forecaster import Forecaster
+
+    frame, source = _load_signals(signals, store)
+    config = ForecastConfig(
+        target=target,
+        heads=tuple(h.strip() for h in heads.split(",")) if heads else HEADS,
+        horizon=horizon,
+        n_origins=origins,
+        min_mean_daily=min_mean_daily,
+        max_series=max_series,
+    )
+    fc = Forecaster.fit(frame, config, source=source)
+    fc.save(output)
+    if plot:
+        _plots(fc, fc.predict(), output / "plots")
+    m = fc.metrics
+    typer.echo(
+        f"{m['n_series']} series ({m['n_modelled']} modelled, {m['n_share']} as a share of a parent), "
+        f"trained {m['train_start']}..{m['train_end']} -> {output}"
+    )
+    for level, s in m.get("levels", {}).items():
+        cov = ", ".join(f"{float(k) * 100:.0f}%: {v}" for k, v in s["coverage"].items())
+        typer.echo(
+            f"  {level:<18} {s['n_series']:>3} series  MASE naive {s['naive_mase']}  "
+            f"chosen {s['chosen_mase_in_sample']} (x{s['chosen_relative_in_sample']})  coverage {cov}"
+        )
+
+
+def _plots(fc, table, directory: Path, history=None) -> list[Path]:
+    from forecasting.plots import plot_forecast, series_filename
+
+    paths = []
+    for key, grp in table.groupby("series", sort=False):
+        key = str(key)
+        hist = history[key] if history is not None and key in history else fc.history(key)
+        paths.append(plot_forecast(hist, grp, directory / series_filename(key)))
+    return paths
+
+
+@forecast_app.command("predict")
+def forecast_predict(
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Directory written by `hotline forecast fit`.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Forecast table (csv, jsonl, xlsx, parquet).")
+    ],
+    horizon: Annotated[
+        int | None, typer.Option("--horizon", help="Days ahead (default: the fitted horizon).")
+    ] = None,
+    series: Annotated[
+        list[str] | None,
+        typer.Option("--series", help="Series to forecast (repeatable; default all), e.g. 'category=供水'."),
+    ] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write one PNG per series here.")] = None,
+    signals: Annotated[
+        Path | None,
+        typer.Option("--signals", help="Newer signals to forecast from (default: the training signals)."),
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Forecast the next days with 80% and 95% intervals.
+
+    By default from the end of the training signals; with --signals or --store, from the end of
+    those newer signals (the fitted parameters are kept, no refit).
+    """
+    from forecasting.forecaster import Forecaster
+    from forecasting.signals import build_series, validate_signals
+    from nlp.io import write_table
+
+    fc = Forecaster.load(model)
+    history = None
+    if signals is not None or store is not None:
+        frame, source = _load_signals(signals, store)
+        clean = validate_signals(frame, source=source, target=fc.config.target, gaps=fc.config.gaps)
+        history = build_series(clean, target=fc.config.target, levels=fc.config.levels)
+    table = fc.predict(series or None, horizon, history=history)
+    write_table(table, output)
+    msg = f"{table['series'].nunique()} series × {table['step'].max()} days -> {output}"
+    if plot is not None:
+        paths = _plots(fc, table, plot, history)
+        msg += f"; {len(paths)} plot(s) in {plot}"
+    typer.echo(msg)
+
+
+def alerts(
+    store: Annotated[str, typer.Option("--store", help="Event store URL or SQLite path.")],
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="Forecaster directory (adds interval alerts).")
+    ] = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Day to check (default: last day of the signals).")
+    ] = None,
+    days: Annotated[int, typer.Option("--days", help="Scan this many days ending at --date (backfill).")] = 1,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many alerts to print.")] = 10,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Forecast interval whose upper bound fires: 0.95 or 0.8.")
+    ] = 0.95,
+    write: Annotated[
+        bool, typer.Option("--write/--dry-run", help="Store the alerts (default) or only print.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Detect surges (forecast interval, burst test, growing incidents), store and print them ranked."""
+    from forecasting.alerts import run_alerts
+    from forecasting.config import AlertConfig
+    from forecasting.forecaster import Forecaster
+
+    if top < 1 or days < 1:
+        raise typer.BadParameter("--top and --days must be at least 1")
+    fc = Forecaster.load(model) if model is not None else None
+    with _open_store(store) as st:
+        found = run_alerts(st, fc, date=date, days=days, config=AlertConfig(interval=interval), write=write)
+    if as_json:
+        typer.echo(json.dumps([a.to_record() for a in found[:top]], ensure_ascii=False, indent=2))
+        return
+    where = "stored" if write else "not stored (--dry-run)"
+    typer.echo(f"{len(found)} alert(s), {where}" + (f"; top {top}:" if found else ""))
+    for a in found[:top]:
+        typer.echo(a.describe())
+        for ex in a.examples[:1]:
+            typer.echo(f"        e.g. {ex[:80]}")
+
+
+@survival_app.command("fit")
+def survival_fit(
+    data: Annotated[
+        Path, typer.Option("--data", help="Complaint/reply log with time and reply_time columns.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the survival model.")],
+    classifier: Annotated[
+        Path | None,
+        typer.Option(
+            "--classifier",
+            help="Trained classifier dir for the category (default: the log's label, else keywords).",
+        ),
+    ] = None,
+    unit: Annotated[str, typer.Option("--unit", help="workdays (Chinese calendar) or hours.")] = "workdays",
+    deadline_days: Annotated[
+        float, typer.Option("--deadline-days", help="Reply deadline in working days.")
+    ] = 15.0,
+    analysis_date: Annotated[
+        str | None,
+        typer.Option("--analysis-date", help="Censoring date for open cases (default: latest time)."),
+    ] = None,
+    min_level_count: Annotated[
+        int,
+        typer.Option("--min-level-count", help="Rows a category/district needs, else pooled into 'other'."),
+    ] = 10,
+) -> None:
+    """Fit Kaplan-Meier curves per category and a Cox model; writes a model dir and km.png."""
+    from forecasting.config import SurvivalConfig
+    from forecasting.plots import plot_km
+    from forecasting.survival import SurvivalModel, prepare_cases, read_cases
+
+    config = SurvivalConfig(
+        unit=unit, deadline_days=deadline_days, analysis_date=analysis_date, min_level_count=min_level_count
+    )
+    frame = read_cases(data)
+    if classifier is not None:
+        frame["category"] = _classify(classifier, frame)
+    cases = prepare_cases(frame, config, source=str(data))
+    if classifier is not None:
+        cases.attrs["category_source"] = f"classifier {classifier}"
+    model = SurvivalModel.fit(cases, config)
+    model.save(output)
+    plot_km(model.km, output / "km.png", unit=config.unit, deadline=config.deadline_days)
+    m = model.metrics
+    typer.echo(
+        f"{m['n_cases']} cases ({m['n_replied']} replied, {m['n_censored']} censored, {m['n_open']} open) "
+        f"-> {output}\nconcordance (training): {m['concordance_train']}; category from: {m['category_source']}"
+    )
+    for k, v in m["median_by_category"].items():
+        med = "not reached" if v is None else f"{v:.2f} {config.unit}"
+        typer.echo(f"  median time to reply  {k}: {med}")
+
+
+def _classify(directory: Path, frame):
+    from nlp.classifier import load_classifier, predict_proba
+    from nlp.text import join_title_text
+
+    clf = load_classifier(directory)
+    texts = [join_title_text(t, x) for t, x in zip(frame["title"], frame["text"], strict=True)]
+    probs = predict_proba(clf, texts)
+    return [clf.labels[i] for i in probs.argmax(axis=1)]
+
+
+@survival_app.command("predict")
+def survival_predict(
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Directory written by `hotline survival fit`.")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Log with the cases (open ones have no reply_time).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Risk table (csv, jsonl, xlsx, parquet).")],
+    deadline_days: Annotated[float, typer.Option("--deadline-days", help="Deadline in working days.")] = 15.0,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Time to measure waiting from (default: latest in data).")
+    ] = None,
+    classifier: Annotated[
+        Path | None,
+        typer.Option("--classifier", help="Classifier dir for the category, as in `survival fit`."),
+    ] = None,
+    all_cases: Annotated[
+        bool, typer.Option("--all", help="Score answered cases too, not only open ones.")
+    ] = False,
+) -> None:
+    """Probability that each open case is still unanswered at the deadline, and its expected wait."""
+    from forecasting.survival import SurvivalModel, prepare_cases, read_cases
+    from nlp.io import write_table
+
+    sm = SurvivalModel.load(model)
+    frame = read_cases(data)
+    if classifier is not None:
+        frame["category"] = _classify(classifier, frame)
+    cases = prepare_cases(frame, sm.config, analysis_date=as_of, source=str(data))
+    table = sm.predict(cases, deadline_days=deadline_days, as_of=as_of, open_only=not all_cases)
+    write_table(table, output)
+    risky = int((table["p_unanswered_at_deadline"] >= 0.5).sum()) if len(table) else 0
+    typer.echo(
+        f"{len(table)} case(s) scored -> {output}; {risky} likely (>= 50%) to miss the "
+        f"{deadline_days:g}-working-day deadline"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(forecast_app, name="forecast")
+    app.command("alerts")(alerts)
+    app.add_typer(survival_app, name="survival")

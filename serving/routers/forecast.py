@@ -1,0 +1,186 @@
+"""Forecast, alert and reply-risk routes.
+
+``GET /v1/forecast?series=...&horizon=...``, ``GET /v1/forecast/series``,
+``GET /v1/alerts?since=&limit=`` and ``POST /v1/reply-risk``. They read
+``request.app.state.forecaster`` (a :class:`forecasting.forecaster.Forecaster`),
+``request.app.state.survival`` (a :class:`forecasting.survival.SurvivalModel`) and
+``request.app.state.store`` (an :class:`events.store.EventStore`); a missing one answers 503.
+Errors use the service envelope ``{"error": ..., "error_type": ...}`` directly, so the router
+behaves the same mounted on the full service or on a bare ``FastAPI()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from nlp.errors import HotlineError
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["forecasting"])
+
+MAX_HORIZON = 90
+MAX_CASES = 1000
+
+
+def _envelope(message: str, error_type: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message, "error_type": error_type}, status_code=status)
+
+
+def _unavailable(what: str, how: str) -> JSONResponse:
+    return _envelope(f"{what} is not loaded; {how}", f"{what.replace(' ', '_')}_not_ready", 503)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat(sep=" ")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        return _jsonable(value.item())
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _error(exc: HotlineError) -> JSONResponse:
+    from forecasting.errors import UnknownSeriesError
+
+    status = 404 if isinstance(exc, UnknownSeriesError) else 422
+    return _envelope(str(exc), exc.error_type, status)
+
+
+@router.get("/v1/forecast/series", summary="Series the loaded forecaster knows.")
+def forecast_series(request: Request) -> Any:
+    fc = getattr(request.app.state, "forecaster", None)
+    if fc is None:
+        return _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
+    return {
+        "train_end": f"{fc.end_date:%Y-%m-%d}",
+        "series": [
+            {"series": k, "model": m.head, "mode": m.mode, "mean_daily": round(m.mean_daily, 3)}
+            for k, m in fc.models.items()
+        ],
+    }
+
+
+@router.get("/v1/forecast", summary="Daily forecast of one series with 80% and 95% intervals.")
+def forecast(
+    request: Request,
+    series: str = Query(
+        "total", description="total, category=NAME, district=NAME or category=NAME|district=NAME"
+    ),
+    horizon: int | None = Query(
+        None, ge=1, le=MAX_HORIZON, description="Days ahead (default: the fitted horizon)."
+    ),
+) -> Any:
+    fc = getattr(request.app.state, "forecaster", None)
+    if fc is None:
+        return _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
+    try:
+        table = fc.forecast_series(series, horizon)
+    except HotlineError as exc:
+        return _error(exc)
+    sm = fc.models[series]
+    points = [
+        {k: _jsonable(v) for k, v in r.items() if k not in ("series", "model", "interval")}
+        for r in table.to_dict(orient="records")
+    ]
+    return {
+        "series": series,
+        "model": sm.head,
+        "mode": sm.mode,
+        "interval": sm.interval,
+        "train_end": f"{fc.end_date:%Y-%m-%d}",
+        "points": points,
+    }
+
+
+@router.get("/v1/alerts", summary="Stored surge alerts, highest score first.")
+def list_alerts(
+    request: Request,
+    since: str | None = Query(None, description="Only alerts for days on/after this date (YYYY-MM-DD)."),
+    limit: int = Query(50, ge=1, le=1000),
+) -> Any:
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        return _unavailable("event store", "set HOTLINE_STORE_URL to the store written by `hotline events`")
+    if since is not None:
+        try:
+            pd.Timestamp(since)
+        except ValueError:
+            return _envelope(f"since={since!r} is not a date; use YYYY-MM-DD", "validation_error", 422)
+    try:
+        frame = store.read_alerts(since=since, limit=limit)
+    except HotlineError as exc:
+        return _error(exc)
+    alerts = [{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+    return {"count": len(alerts), "alerts": alerts}
+
+
+class OpenCase(BaseModel):
+    """One open case: when it was filed and what it is about (text is used for length/urgency only)."""
+
+    id: str = Field(..., min_length=1, max_length=128)
+    time: str = Field(..., description="Submission time, e.g. 2026-08-20 09:30:00")
+    title: str = ""
+    text: str = ""
+    category: str | None = None
+    district: str | None = None
+    urgency: str | None = Field(None, description="一般, 较急 or 紧急 (default: from the text)")
+
+
+class ReplyRiskRequest(BaseModel):
+    cases: list[OpenCase] = Field(..., min_length=1, max_length=MAX_CASES)
+    deadline_days: float = Field(15.0, gt=0, le=365)
+    as_of: str | None = Field(None, description="Measure waiting time up to this time (default: now).")
+
+
+@router.post("/v1/reply-risk", summary="Probability that each open case is still unanswered at the deadline.")
+def reply_risk(request: Request, body: ReplyRiskRequest | list[OpenCase]) -> Any:
+    sm = getattr(request.app.state, "survival", None)
+    if sm is None:
+        return _unavailable(
+            "survival model", "fit one with `hotline survival fit` and set HOTLINE_SURVIVAL_DIR"
+        )
+    req = body if isinstance(body, ReplyRiskRequest) else ReplyRiskRequest(cases=body)
+    if len(req.cases) > MAX_CASES:
+        return _envelope(f"at most {MAX_CASES} cases per request", "payload_too_large", 413)
+    as_of = pd.Timestamp(req.as_of) if req.as_of else pd.Timestamp.now().floor("s")
+    frame = pd.DataFrame([c.model_dump() for c in req.cases])
+    times = pd.to_datetime(frame["time"], errors="coerce", format="mixed")
+    bad = frame.loc[times.isna(), "id"].tolist()
+    if bad:
+        return _envelope(
+            f"unparseable time for case(s) {', '.join(bad[:5])}; use YYYY-MM-DD HH:MM:SS",
+            "validation_error",
+            422,
+        )
+    late = frame.loc[times > as_of, "id"].tolist()
+    if late:
+        return _envelope(
+            f"case(s) {', '.join(late[:5])} were filed after as_of={as_of}", "validation_error", 422
+        )
+    if frame["urgency"].isna().all():
+        frame = frame.drop(columns=["urgency"])
+    for col in ("category", "district"):
+        if frame[col].isna().all():
+            frame = frame.drop(columns=[col])
+    try:
+        from forecasting.survival import prepare_cases
+
+        cases = prepare_cases(frame, sm.config, analysis_date=as_of, source="request")
+        table = sm.predict(cases, deadline_days=req.deadline_days, as_of=as_of)
+    except HotlineError as exc:
+        return _error(exc)
+    results = [{k: _jsonable(v) for k, v in r.items()} for r in table.to_dict(orient="records")]
+    return {"as_of": as_of.isoformat(sep=" "), "deadline_days": req.deadline_days, "results": results}
