@@ -31,10 +31,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import date
-from functools import lru_cache
 
 import pandas as pd
 
+from events.calendar import day_calendar
 from events.store import SIGNAL_COLUMNS, EventStore
 
 logger = logging.getLogger(__name__)
@@ -42,66 +42,13 @@ logger = logging.getLogger(__name__)
 UNKNOWN_DISTRICT = "未知"
 UNKNOWN_CATEGORY = "未分类"
 
-HOLIDAY_NAMES_ZH = {
-    "New Year's Day": "元旦",
-    "Spring Festival": "春节",
-    "Tomb-sweeping Day": "清明节",
-    "Labour Day": "劳动节",
-    "Dragon Boat Festival": "端午节",
-    "National Day": "国庆节",
-    "Mid-autumn Festival": "中秋节",
-    "Anti-Fascist 70th Day": "抗战胜利纪念日",
-}
-_FIXED_HOLIDAYS = {(1, 1): "元旦", (5, 1): "劳动节", (10, 1): "国庆节", (10, 2): "国庆节", (10, 3): "国庆节"}
-_warned_years: set[int] = set()
-
-
-@lru_cache(maxsize=4096)
-def calendar_day(day: date) -> tuple[int, bool, bool, str]:
-    """(weekday, is_holiday, is_workday, holiday_name) of one day (see the module docstring)."""
-    import chinese_calendar
-
-    weekday = day.weekday()
-    try:
-        off, holiday = chinese_calendar.get_holiday_detail(day)
-        workday = chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        if day.year not in _warned_years:
-            _warned_years.add(day.year)
-            logger.warning(
-                "chinese_calendar has no data for %d; using Monday-Friday working days and fixed-date "
-                "holidays only (upgrade chinese-calendar for that year's official schedule)",
-                day.year,
-            )
-        name = _FIXED_HOLIDAYS.get((day.month, day.day), "")
-        is_holiday = bool(name)
-        return weekday, is_holiday, weekday < 5 and not is_holiday, name
-    name = ""
-    if holiday is not None and off:
-        value = getattr(holiday, "value", holiday)
-        if isinstance(value, (tuple, list)):
-            value = value[0]
-        name = HOLIDAY_NAMES_ZH.get(str(value), str(value))
-    is_holiday = bool(off and holiday is not None)
-    return weekday, is_holiday, bool(workday), name
-
 
 def calendar_features(dates: Iterable[date | str | pd.Timestamp]) -> pd.DataFrame:
     """``date`` (YYYY-MM-DD), ``weekday``, ``is_holiday``, ``is_workday``, ``holiday_name`` per date."""
-    rows = []
-    for d in dates:
-        day = pd.Timestamp(d).date()
-        weekday, hol, work, name = calendar_day(day)
-        rows.append(
-            {
-                "date": day.isoformat(),
-                "weekday": weekday,
-                "is_holiday": hol,
-                "is_workday": work,
-                "holiday_name": name,
-            }
-        )
-    return pd.DataFrame(rows, columns=["date", "weekday", "is_holiday", "is_workday", "holiday_name"])
+    days = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    cal = day_calendar(days)[["weekday", "is_holiday", "is_workday", "holiday_name"]].reset_index(drop=True)
+    cal.insert(0, "date", days.strftime("%Y-%m-%d"))
+    return cal.astype({"weekday": int, "is_holiday": bool, "is_workday": bool})
 
 
 def build_signals(

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecasting.calendar import day_calendar
+from events.calendar import day_calendar
 from forecasting.config import AlertConfig
 from forecasting.signals import SeriesSet, build_series, parse_series_key, series_key, validate_signals
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from forecasting.calendar import calendar_features, day_calendar
+from events.calendar import calendar_features, day_calendar
 from forecasting.config import ForecastConfig
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.calendar import day_calendar
+from events.calendar import day_calendar
 from forecasting.errors import SignalsError, UnknownSeriesError
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.calendar import add_working_days, working_clock
+from events.calendar import add_working_days, working_clock
 from forecasting.config import SurvivalConfig
 from forecasting.errors import ForecastModelError, SurvivalDataError
 

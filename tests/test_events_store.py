@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from events.signals import build_signals, calendar_day, calendar_features
+from events.signals import build_signals, calendar_features
 from events.store import SIGNAL_COLUMNS, EventStore, StoreSchemaError, caller_key, resolve_url
 
 
@@ -148,10 +148,17 @@ def test_signals_zero_filled_with_calendar() -> None:
 
 
 def test_calendar_falls_back_outside_covered_years() -> None:
-    assert calendar_day(date(2040, 10, 1)) == (0, True, False, "国庆节")
-    assert calendar_day(date(2040, 10, 8))[2] is True
+    fallback = calendar_features([date(2040, 10, 1), date(2040, 10, 8)])
+    assert fallback.loc[0, ["weekday", "is_holiday", "is_workday", "holiday_name"]].tolist() == [
+        0,
+        True,
+        False,
+        "国庆节",
+    ]
+    assert fallback.loc[1, "is_workday"]
     f = calendar_features(["2024-02-10", "2024-02-04"])  # 春节; a 调休 Sunday
     assert f.loc[0, "holiday_name"] == "春节" and bool(f.loc[1, "is_workday"])
+    assert f.loc[1, "holiday_name"] == ""
 
 
 def test_signals_round_trip_through_the_store(tmp_path) -> None:

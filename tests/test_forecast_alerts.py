@@ -85,7 +85,7 @@ def test_alerts_stored_through_the_event_store_api(tmp_path) -> None:
     store_mod = pytest.importorskip("events.store")
     sig = planted()
     dates = sorted(sig["date"].unique())
-    from forecasting.calendar import day_calendar
+    from events.calendar import day_calendar
 
     cal = day_calendar(pd.to_datetime(sig["date"]))
     sig = sig.assign(

@@ -109,7 +109,7 @@ def test_forecast_fit_needs_exactly_one_source(tmp_path) -> None:
 
 def test_alerts_command_against_an_event_store(fitted_dir, tmp_path) -> None:
     store_mod = pytest.importorskip("events.store")
-    from forecasting.calendar import day_calendar
+    from events.calendar import day_calendar
 
     sig = make_signals(70, seed=4, cells=(("供水", "江北区", 6.0), ("交通", "江北区", 0.3)))
     last = sorted(sig["date"].unique())[-1]

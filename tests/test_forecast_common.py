@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from forecasting.calendar import day_calendar
+from events.calendar import day_calendar
 from forecasting.config import ForecastConfig
 
 WEEKLY = np.array([1.3, 1.2, 1.15, 1.1, 1.0, 0.55, 0.7])  # Monday .. Sunday

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from events.calendar import add_working_days, day_calendar, working_clock
 from forecasting.backtest import add_combo, choose, conformal_offsets, coverage, mase_scale, run_backtest
-from forecasting.calendar import add_working_days, day_calendar, working_clock
 from forecasting.heads import HEAD_CLASSES, make_head
 from tests.test_forecast_common import WEEKLY, small_config, weekly_series
 

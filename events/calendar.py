@@ -5,8 +5,11 @@ closed for 春节 and 国庆 for a week, and a Saturday can be a make-up working
 ``chinese_calendar`` package knows the State Council schedule for the years it ships (2004 to
 2026 in version 1.11). Outside those years the schedule is not published yet (or not packaged),
 so :func:`day_calendar` falls back to weekends plus the fixed-date statutory holidays (元旦 1/1,
-劳动节 5/1-5/2, 国庆 10/1-10/3) and logs one warning; the lunar holidays (春节, 清明, 端午, 中秋)
-and their 调休 days are then unknown and treated as ordinary days.
+劳动节 5/1-5/2, 国庆 10/1-10/3) and logs one warning per year; the lunar holidays (春节, 清明,
+端午, 中秋) and their 调休 days are then unknown and treated as ordinary days.
+
+One module serves the daily signals (``events.signals``) and the forecasting and survival
+models (``forecasting``), so that both agree on what a working day is.
 """
 
 from __future__ import annotations
@@ -24,13 +27,24 @@ logger = logging.getLogger(__name__)
 # Features derived from the calendar, in the order the learned heads use them.
 CALENDAR_FEATURES = ("offday", "holiday", "makeup", "pre_holiday", "post_holiday")
 
+# chinese_calendar names holidays in English; the signals carry the Chinese names.
+HOLIDAY_NAMES_ZH = {
+    "New Year's Day": "元旦",
+    "Spring Festival": "春节",
+    "Tomb-sweeping Day": "清明节",
+    "Labour Day": "劳动节",
+    "Dragon Boat Festival": "端午节",
+    "National Day": "国庆节",
+    "Mid-autumn Festival": "中秋节",
+    "Anti-Fascist 70th Day": "抗战胜利纪念日",
+}
 _FIXED_HOLIDAYS = {
-    (1, 1): "New Year's Day",
-    (5, 1): "Labour Day",
-    (5, 2): "Labour Day",
-    (10, 1): "National Day",
-    (10, 2): "National Day",
-    (10, 3): "National Day",
+    (1, 1): "元旦",
+    (5, 1): "劳动节",
+    (5, 2): "劳动节",
+    (10, 1): "国庆节",
+    (10, 2): "国庆节",
+    (10, 3): "国庆节",
 }
 _warned_years: set[int] = set()
 
@@ -53,9 +67,13 @@ def _day(date: dt.date) -> tuple[bool, bool, str]:
     if lo <= date.year <= hi:
         import chinese_calendar as cc
 
-        _, name = cc.get_holiday_detail(date)
+        _, holiday = cc.get_holiday_detail(date)
         workday = bool(cc.is_workday(date))
-        return workday, (not workday) and name is not None, name or ""
+        is_holiday = (not workday) and holiday is not None
+        # chinese_calendar also names the holiday on its 调休 make-up days; the signals name it
+        # only on the days off.
+        name = HOLIDAY_NAMES_ZH.get(str(holiday), str(holiday)) if is_holiday else ""
+        return workday, is_holiday, name
     if date.year not in _warned_years:
         _warned_years.add(date.year)
         logger.warning(
@@ -74,8 +92,8 @@ def day_calendar(dates: Iterable[object]) -> pd.DataFrame:
     """Calendar columns of the signals contract, one row per date (index: the normalised dates).
 
     Columns: ``weekday`` (0=Mon), ``is_holiday`` (a statutory holiday day off), ``is_workday``
-    (True on 调休 make-up days, False on weekends and holidays), ``holiday_name`` (set on the
-    holiday days and on their make-up days), plus the model features ``offday`` (not a working
+    (True on 调休 make-up days, False on weekends and holidays), ``holiday_name`` (the Chinese
+    name on holiday days off, else ""), plus the model features ``offday`` (not a working
     day), ``holiday``, ``makeup`` (a weekend working day), ``pre_holiday`` / ``post_holiday``
     (the last working day before / first working day after a block of 3 or more days off, when
     backlogs build up and are cleared).
