@@ -10,7 +10,9 @@ files:
 - ``tfidf``: character n-gram and/or jieba-word TF-IDF features with a linear classifier,
   stored as ``tfidf_vocab.json`` + ``tfidf.safetensors`` (no pickles);
 - ``fusion``: a transformer and a TF-IDF model in ``transformer/`` and ``tfidf/`` whose
-  temperature-scaled log-probabilities are mixed with a weight chosen on held-out data.
+  temperature-scaled log-probabilities are mixed with a weight chosen on held-out data;
+- ``onnx``: a ``transformer`` exported by ``hotline export --onnx`` (``model.onnx``, fp32 or
+  int8, plus the tokenizer), run by ONNX Runtime (:class:`OnnxClassifier`).
 
 All types expose :meth:`Classifier.logits`; probabilities are ``softmax(logits / temperature)``
 so that calibration (fitted by ``training.evaluate``) is one number stored with the model.
@@ -36,7 +38,8 @@ from nlp.errors import ModelNotFoundError
 logger = logging.getLogger(__name__)
 
 INFO_FILE = "hotline.json"
-ModelType = Literal["transformer", "tfidf", "fusion"]
+ModelType = Literal["transformer", "tfidf", "fusion", "onnx"]
+ONNX_FILE = "model.onnx"
 FORMAT_VERSION = 1
 
 
@@ -58,8 +61,10 @@ class ModelInfo:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if self.model_type not in ("transformer", "tfidf", "fusion"):
-            raise ValueError(f"model_type must be transformer, tfidf or fusion, got {self.model_type!r}")
+        if self.model_type not in ("transformer", "tfidf", "fusion", "onnx"):
+            raise ValueError(
+                f"model_type must be transformer, tfidf, fusion or onnx, got {self.model_type!r}"
+            )
         if len(self.labels) < 2:
             raise ValueError(f"a classifier needs at least 2 labels, got {self.labels!r}")
         if len(set(self.labels)) != len(self.labels):
@@ -455,17 +460,165 @@ class FusionClassifier:
         )
 
 
-def load_classifier(directory: str | os.PathLike[str], *, device: str = "cpu") -> Classifier:
-    """Load any hotline model directory (the type is read from ``hotline.json``)."""
-    d = Path(directory)
+# -- ONNX Runtime transformer ----------------------------------------------------------------------
+
+
+class OnnxClassifier:
+    """A transformer classifier exported to ONNX (``hotline export --onnx``), run by ONNX Runtime.
+
+    The directory holds ``model.onnx`` (fp32 or dynamically int8-quantised), the tokenizer files
+    and ``hotline.json`` with ``model_type: onnx``; inputs are encoded exactly like
+    :class:`TransformerClassifier` (head + tail), so the two agree up to numerics.
+    """
+
+    def __init__(self, session: Any, tokenizer: Any, info: ModelInfo) -> None:
+        self.session = session
+        self.tokenizer = tokenizer
+        self.info = info
+        self.special = SpecialTokens(tokenizer)
+        self.input_names = [i.name for i in session.get_inputs()]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.info.labels
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], *, num_threads: int | None = None) -> OnnxClassifier:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        d = Path(directory)
+        info = ModelInfo.load(d)
+        if not (d / ONNX_FILE).is_file():
+            raise ModelNotFoundError(
+                f"{d} says model_type onnx but has no {ONNX_FILE}; re-export it with "
+                "`hotline export --model SOURCE --onnx -o DIR`"
+            )
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+            # One request at a time reaches a session (the engine batches), so inter-op
+            # parallelism would only compete with intra-op threads for the same cores.
+            options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(d / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        return cls(session, AutoTokenizer.from_pretrained(d), info)
+
+    def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+        return encode_head_tail(
+            self.tokenizer, texts, self.info.max_length, self.info.resolved_head_tokens, self.special
+        )
+
+    def collate(self, batch_ids: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
+        """Pad a batch of id lists into int64 arrays for the session's inputs."""
+        width = max(len(ids) for ids in batch_ids)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = np.full((len(batch_ids), width), pad, dtype=np.int64)
+        attention = np.zeros((len(batch_ids), width), dtype=np.int64)
+        for i, ids in enumerate(batch_ids):
+            input_ids[i, : len(ids)] = ids
+            attention[i, : len(ids)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": attention}
+        if "token_type_ids" in self.input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        return {k: v for k, v in feeds.items() if k in self.input_names}
+
+    def forward(self, batch_ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Logits of one padded batch."""
+        return np.asarray(self.session.run(["logits"], self.collate(batch_ids))[0], dtype=np.float32)
+
+    def logits_from_ids(self, ids: Sequence[Sequence[int]], *, batch_size: int = 32) -> np.ndarray:
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(ids), batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self.forward([ids[i] for i in idx])
+        return out
+
+    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        ids, _ = self.encode(texts)
+        return self.logits_from_ids(ids, batch_size=batch_size)
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        import shutil
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        source = Path(self.session._model_path) if hasattr(self.session, "_model_path") else None
+        if source is None or not source.is_file():
+            raise ValueError("this session was not loaded from a file; export the model again instead")
+        if source.resolve() != (out / ONNX_FILE).resolve():
+            shutil.copyfile(source, out / ONNX_FILE)
+        self.tokenizer.save_pretrained(out)
+        self.info.save(out)
+        return out
+
+
+# -- review routing and registries ------------------------------------------------------------------
+
+
+def needs_review(proba: np.ndarray, info: ModelInfo) -> np.ndarray:
+    """Flag predictions whose calibrated probability is below their class's review threshold.
+
+    ``proba`` is ``predict_proba(model, texts)`` (temperature applied). A row is flagged when
+    ``proba[top] < info.thresholds[labels[top]]``; classes without a threshold are never
+    flagged. Thresholds are chosen per class on the evaluation split by ``hotline train``
+    (the lowest confidence reaching a target precision, see ``training.thresholds``).
+    """
+    p = np.asarray(proba)
+    if p.ndim != 2 or p.shape[1] != len(info.labels):
+        raise ValueError(f"proba must have shape (n, {len(info.labels)}), got {p.shape}")
+    if len(p) == 0:
+        return np.zeros(0, dtype=bool)
+    limit = np.array([info.thresholds.get(label, 0.0) for label in info.labels], dtype=np.float64)
+    top = p.argmax(axis=1)
+    return p[np.arange(len(p)), top].astype(np.float64) < limit[top]
+
+
+REGISTRY_POINTER = "current"
+
+
+def resolve_model_dir(path: str | os.PathLike[str]) -> Path:
+    """The model directory that ``path`` stands for: a model directory or a model registry.
+
+    A model directory holds ``hotline.json``. A registry (``hotline retrain``/``hotline model``,
+    see ``training.registry``) holds versions ``v1/``, ``v2/`` ... and a small text file
+    ``current`` naming the version in service (a file, not a symlink, so that it works on
+    Windows shares); the version it names is returned. Raises :class:`ModelNotFoundError` with
+    the command that fixes the problem.
+    """
+    d = Path(path)
     if not d.is_dir():
         raise ModelNotFoundError(
-            f"model directory {directory} not found; train one with `hotline train --train FILE -o DIR` "
+            f"model directory {path} not found; train one with `hotline train --train FILE -o DIR` "
             "or point --model at an existing model directory"
         )
+    if (d / INFO_FILE).is_file():
+        return d
+    pointer = d / REGISTRY_POINTER
+    if pointer.is_file():
+        version = pointer.read_text(encoding="utf-8").strip()
+        target = d / version
+        if not version or Path(version).name != version or not (target / INFO_FILE).is_file():
+            raise ModelNotFoundError(
+                f"model registry {d}: `{REGISTRY_POINTER}` names {version!r}, which is not a model "
+                f"version in the registry; pick one with `hotline model list --registry {d}` and "
+                f"`hotline model promote VERSION --registry {d}`"
+            )
+        return target
+    return d  # ModelInfo.load explains what is missing
+
+
+def load_classifier(directory: str | os.PathLike[str], *, device: str = "cpu") -> Classifier:
+    """Load any hotline model directory or registry (the type is read from ``hotline.json``)."""
+    d = resolve_model_dir(directory)
     info = ModelInfo.load(d)
     if info.model_type == "transformer":
         return TransformerClassifier.load(d, device=device)
+    if info.model_type == "onnx":
+        return OnnxClassifier.load(d)
     if info.model_type == "tfidf":
         return TfidfClassifier.load(d)
     return FusionClassifier.load(d, device=device)

@@ -1,0 +1,157 @@
+"""`hotline classify` (complaint logs in, labelled logs out) and `hotline export` (ONNX)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hotline.commands._options import (
+    T2S,
+    DistrictColumn,
+    Encoding,
+    IdColumn,
+    LabelColumn,
+    Rejects,
+    TextColumn,
+    TimeColumn,
+    TitleColumn,
+    default_rejects_path,
+    reader_options,
+)
+
+ModelOption = Annotated[
+    Path,
+    typer.Option(
+        "--model", "-m", help="Model directory, or a model registry (its `current` version is used)."
+    ),
+]
+
+
+def classify(
+    input: Annotated[
+        Path, typer.Argument(help="Complaint log: CSV/TSV (UTF-8 or GBK), JSONL, XLSX or Parquet.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Output file (csv, tsv, jsonl, xlsx, parquet: from its extension)."
+        ),
+    ],
+    model: ModelOption,
+    rejects: Rejects = None,
+    with_text: Annotated[
+        bool, typer.Option("--with-text", help="Also write the masked classifier input and a truncated flag.")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run (same input, output and options).")
+    ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Also write complaints and predictions to this event store URL."),
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="Labels listed in the top_k column.")] = 3,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Rows read, classified and committed at a time.")
+    ] = 2000,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Most texts in one forward pass.")] = 32,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="CPU threads for inference (default: the library's choice)."),
+    ] = None,
+    text_column: TextColumn = None,
+    title_column: TitleColumn = None,
+    id_column: IdColumn = None,
+    time_column: TimeColumn = None,
+    district_column: DistrictColumn = None,
+    label_column: LabelColumn = None,
+    encoding: Encoding = None,
+    t2s: T2S = False,
+) -> None:
+    """Classify every complaint in a log; unusable rows go to a rejects file.
+
+    The output keeps the input's columns and adds label, score, top_k (JSON) and needs_review.
+    Progress is committed after every chunk, so an interrupted run continues with --resume.
+    """
+    from nlp.engine import ClassifyConfig, EngineConfig, classify_log
+
+    opts = reader_options(
+        text_column=text_column,
+        title_column=title_column,
+        id_column=id_column,
+        time_column=time_column,
+        district_column=district_column,
+        label_column=label_column,
+        encoding=encoding,
+        t2s=t2s,
+        chunk_size=chunk_size,
+    )
+    try:
+        config = ClassifyConfig(
+            input=str(input),
+            output=str(output),
+            model=str(model),
+            rejects=str(rejects or default_rejects_path(output)),
+            with_text=with_text,
+            chunk_size=chunk_size,
+            resume=resume,
+            store_url=store,
+            engine=EngineConfig(batch_size=batch_size, num_threads=threads, top_k=top_k),
+            reader=opts,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    try:
+        summary = classify_log(config)
+    except KeyboardInterrupt:
+        typer.secho(
+            f"\ninterrupted; progress up to the last finished chunk is saved. Continue with:\n"
+            f"  hotline classify {input} -o {output} --model {model} --resume",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        sys.exit(130)
+    typer.echo(summary.to_text())
+
+
+def export(
+    model: ModelOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the exported model.")],
+    onnx: Annotated[
+        bool, typer.Option("--onnx", help="Export to ONNX Runtime (the only target so far).")
+    ] = False,
+    quantize: Annotated[
+        bool, typer.Option("--quantize", help="Dynamic int8 quantisation of the weights.")
+    ] = False,
+    eval_file: Annotated[
+        Path | None,
+        typer.Option("--eval", help="Labelled complaint log: report accuracy and macro-F1 before and after."),
+    ] = None,
+    eval_limit: Annotated[
+        int | None, typer.Option("--eval-limit", help="Evaluate on the first N rows only.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for the evaluation.")] = None,
+) -> None:
+    """Export a transformer model for faster CPU inference (a model directory `--model` accepts)."""
+    from nlp.engine import EngineConfig
+    from nlp.onnx_export import evaluate_pair, export_onnx, write_report
+
+    if not onnx:
+        raise typer.BadParameter("choose an export target: --onnx (the only one so far)")
+    report = export_onnx(model, output, quantize=quantize)
+    if eval_file is not None:
+        report.evaluation = evaluate_pair(
+            model, output, eval_file, engine_config=EngineConfig(num_threads=threads), limit=eval_limit
+        )
+        write_report(report, output)
+    typer.echo(report.to_text())
+    if eval_file is not None:
+        typer.echo(json.dumps(report.evaluation, ensure_ascii=False))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("classify")(classify)
+    app.command("export")(export)

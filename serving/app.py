@@ -1,0 +1,330 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The app owns, in ``app.state``: ``settings``, ``metrics`` (its own Prometheus registry),
+``engine`` (the :class:`nlp.engine.InferenceEngine` in service, or ``None``), ``batcher`` (the
+:class:`serving.batcher.MicroBatcher` feeding it), ``store`` (``events.store.EventStore`` or
+``None``), ``forecaster`` and ``survival`` (loaded models or ``None``). The lifespan loads them on
+start-up and stops the batcher cleanly (queued requests finish) on shutdown.
+
+Run it with ``hotline serve`` or ``uvicorn serving.app:app_from_env --factory``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving.batcher import MicroBatcher
+from serving.errors import envelope, install_error_handlers
+from serving.metrics import Metrics
+from serving.routers import require_api_key
+from serving.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Routers built by other areas; included when their module exists.
+_OPTIONAL_ROUTERS = ("serving.routers.events", "serving.routers.forecast")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service (nothing is loaded until the lifespan starts)."""
+    from hotline import __version__
+    from nlp.engine import EngineConfig
+    from serving.routers import classify, health
+
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _startup(app)
+        try:
+            yield
+        finally:
+            await _shutdown(app)
+
+    app = FastAPI(
+        title="hotline",
+        version=__version__,
+        description=(
+            "Classification of 12345 citizen-hotline complaints, plus event and forecast routes. "
+            'Every error is `{"error": ..., "error_type": ...}`. With API keys configured, '
+            "`/v1/*` routes need `Authorization: Bearer <key>`; `/health`, `/ready`, `/metrics` stay open."
+        ),
+        lifespan=lifespan,
+    )
+    state = app.state
+    state.settings = settings
+    state.metrics = metrics
+    state.engine = None
+    state.batcher = None
+    state.store = None
+    state.forecaster = None
+    state.survival = None
+    state.event_fields = None
+    state.load_error = None
+    state.engine_config = EngineConfig(
+        batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        num_threads=settings.num_threads,
+        top_k=settings.top_k,
+    )
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(health.info_router)
+    app.include_router(classify.router)
+    for name in _OPTIONAL_ROUTERS:
+        module = _optional_module(name)
+        if module is not None:
+            app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    app.add_middleware(_RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: settings from ``HOTLINE_*`` variables, JSON-lines logs."""
+    from nlp.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    return create_app(settings)
+
+
+def _optional_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        logger.debug("optional module %s not present; skipped", name)
+        return None
+
+
+# -- lifespan ----------------------------------------------------------------------------------------
+
+
+async def _startup(app: FastAPI) -> None:
+    from nlp.engine import InferenceEngine
+
+    state = app.state
+    settings: Settings = state.settings
+    state.reload_lock = asyncio.Lock()
+    if settings.model_dir is not None:
+        try:
+            state.engine = await asyncio.to_thread(
+                InferenceEngine.load, settings.model_dir, state.engine_config
+            )
+            d = state.engine.describe()
+            state.metrics.set_model(d["version"], d["model_type"], d["name"])
+        except Exception as exc:
+            # Stay up and answer /ready with 503 and the reason: an orchestrator shows it, and
+            # POST /v1/admin/reload can fix it without a restart.
+            state.load_error = str(exc)
+            logger.error("model failed to load", exc_info=True, extra={"model_dir": str(settings.model_dir)})
+    state.batcher = MicroBatcher(
+        state.engine,
+        max_batch_size=settings.max_batch_size,
+        max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+        metrics=state.metrics,
+    )
+    await state.batcher.start()
+    if settings.event_fields:
+        state.event_fields = await asyncio.to_thread(_event_fields_function)
+    state.store = _load_store(settings.store_url)
+    state.forecaster = _load_dir("forecaster", settings.forecast_dir, _FORECASTER_LOADERS)
+    state.survival = _load_dir("survival model", settings.survival_dir, _SURVIVAL_LOADERS)
+    logger.info(
+        "service started",
+        extra={
+            "model_version": state.engine.version if state.engine else None,
+            "max_batch_size": settings.max_batch_size,
+            "max_wait_ms": settings.max_wait_ms,
+            "auth": bool(settings.api_keys),
+        },
+    )
+
+
+async def _shutdown(app: FastAPI) -> None:
+    state = app.state
+    if state.batcher is not None:
+        await state.batcher.stop()
+    close = getattr(state.store, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            logger.warning("event store did not close cleanly", exc_info=True)
+    logger.info("service stopped")
+
+
+def _load_store(url: str | None) -> Any:
+    if not url:
+        return None
+    module = _optional_module("events.store")
+    if module is None:
+        logger.warning("HOTLINE_STORE_URL is set but events.store is not installed; store routes disabled")
+        return None
+    return module.EventStore(url)
+
+
+# The forecasting area's loaders: (module, attribute path).
+_FORECASTER_LOADERS = (("forecasting.forecaster", "load_forecaster"),)
+_SURVIVAL_LOADERS = (("forecasting.survival", "load_survival"),)
+
+
+def _find_loader(candidates: tuple[tuple[str, str], ...]) -> Callable[[Any], Any] | None:
+    for module_name, attr_path in candidates:
+        module = _optional_module(module_name)
+        if module is None:
+            continue
+        obj: Any = module
+        for part in attr_path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if callable(obj):
+            return obj
+    return None
+
+
+def _load_dir(what: str, directory: Any, candidates: tuple[tuple[str, str], ...]) -> Any:
+    if directory is None:
+        return None
+    loader = _find_loader(candidates)
+    if loader is None:
+        logger.warning("no %s loader in this installation; %s ignored", what, directory)
+        return None
+    try:
+        return loader(directory)
+    except Exception:
+        # The classification service is still useful without forecasts; the forecast routes
+        # answer 503 while this is None.
+        logger.error("%s failed to load from %s", what, directory, exc_info=True)
+        return None
+
+
+def _event_fields_function() -> Callable[..., list[dict[str, Any]]] | None:
+    """``nlp.events.events_for_texts`` (texts -> event field dicts), if the module exists."""
+    module = _optional_module("nlp.events")
+    fn = getattr(module, "events_for_texts", None) if module is not None else None
+    if fn is None:
+        logger.debug("nlp.events.events_for_texts not available; event fields disabled")
+        return None
+    try:
+        fn(["预热"])  # loads jieba and the gazetteer now, not in the first request
+    except Exception:
+        logger.warning("event field extraction does not work; event fields disabled", exc_info=True)
+        return None
+    return fn
+
+
+# -- middleware --------------------------------------------------------------------------------------
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive``; an HTTPException so that FastAPI's body reader passes it on."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes; send fewer complaints per request")
+
+
+class _RequestMiddleware:
+    """Request id, body-size limit, access log (JSON fields, never the body) and HTTP metrics.
+
+    A plain ASGI middleware rather than ``BaseHTTPMiddleware``: it sees the body as it streams
+    (a chunked upload has no Content-Length to check) and costs less per request.
+    """
+
+    def __init__(self, app: Any, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        status = {"code": 500, "sent": False}
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["sent"] = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            length = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            length = 0
+        if length > self.max_body_bytes:
+            await self._too_large(scope, send_wrapper)
+            self._record(scope, status["code"], started, request_id)
+            return
+        received = 0
+
+        async def receive_wrapper() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge(self.max_body_bytes)
+            return message
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if not status["sent"]:
+                await self._too_large(scope, send_wrapper)
+        finally:
+            self._record(scope, status["code"], started, request_id)
+
+    async def _too_large(self, scope: dict[str, Any], send: Callable[..., Any]) -> None:
+        self.metrics.errors.labels(error_type="payload_too_large").inc()
+        response = envelope(
+            f"request body larger than {self.max_body_bytes} bytes; send fewer complaints per request",
+            "payload_too_large",
+            413,
+        )
+        await response(scope, _empty_receive, send)
+
+    def _record(self, scope: dict[str, Any], code: int, started: float, request_id: str) -> None:
+        elapsed = time.perf_counter() - started
+        route = scope.get("route")
+        # The route template, not the raw path: unknown paths must not create new label values.
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope.get("method", "")
+        self.metrics.requests.labels(route=template, method=method, status=str(code)).inc()
+        self.metrics.latency.labels(route=template).observe(elapsed)
+        logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": method,
+                "route": template,
+                "status": code,
+                "latency_ms": round(elapsed * 1000, 2),
+            },
+        )
+
+
+async def _empty_receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
