@@ -15,12 +15,22 @@ def demo(
     base_model_dir: Annotated[
         Path, typer.Option("--base-model-dir", help="Cache for the converted base model.")
     ] = Path("artifacts/base-model"),
+    transformer: Annotated[
+        bool,
+        typer.Option(
+            "--transformer/--no-transformer",
+            help="Fine-tune the base model (a few minutes on CPU) or classify with TF-IDF only.",
+        ),
+    ] = True,
+    epochs: Annotated[int, typer.Option("--epochs", help="Fine-tuning epochs.")] = 2,
 ) -> None:
     """Run the whole pipeline on data/samples and print the report."""
     from hotline.demo import DemoConfig, run_demo
 
-    report = run_demo(DemoConfig(workdir=workdir, base_model_dir=base_model_dir))
-    typer.echo(report.to_text())
+    config = DemoConfig(
+        workdir=workdir, base_model_dir=base_model_dir, transformer=transformer, transformer_epochs=epochs
+    )
+    typer.echo(run_demo(config).to_text())
 
 
 def register(app: typer.Typer) -> None:
