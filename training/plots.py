@@ -1,0 +1,162 @@
+"""Report figures: confusion matrix, reliability diagram, coverage/accuracy curve.
+
+Chinese category names need a CJK font, which many servers lack (matplotlib's DejaVu Sans has
+no Chinese glyphs and draws empty boxes). :func:`find_cjk_font` looks for one that covers the
+labels: the file named by ``HOTLINE_CJK_FONT`` first, then any installed font matplotlib knows
+(Noto Sans CJK, Source Han, WenQuanYi, SimHei, Microsoft YaHei, PingFang ...). Without one the
+figures label classes by index and the Markdown report carries the index -> label legend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+FONT_ENV = "HOTLINE_CJK_FONT"
+_PROBE = "投诉噪音环境交通教育卫生城乡劳动保障"
+
+
+def _covers(path: str, text: str) -> bool:
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        font = FT2Font(path)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return all(font.get_char_index(ord(ch)) != 0 for ch in set(text) if not ch.isascii())
+
+
+@lru_cache(maxsize=8)
+def find_cjk_font(text: str = _PROBE) -> str | None:
+    """Path of a font file that has glyphs for every character of ``text`` (or None)."""
+    from matplotlib import font_manager
+
+    explicit = os.environ.get(FONT_ENV)
+    if explicit:
+        if Path(explicit).is_file() and _covers(explicit, text):
+            return explicit
+        logger.warning("%s=%s does not exist or lacks Chinese glyphs; looking elsewhere", FONT_ENV, explicit)
+    hints = (
+        "cjk",
+        "han",
+        "hei",
+        "song",
+        "kai",
+        "ming",
+        "wenquanyi",
+        "wqy",
+        "yahei",
+        "pingfang",
+        "noto",
+        "droid",
+    )
+    fonts = sorted(
+        {f.fname for f in font_manager.fontManager.ttflist},
+        key=lambda p: (not any(h in Path(p).name.lower() for h in hints), p),
+    )
+    for path in fonts:
+        # "Last Resort" fonts map every code point to a placeholder box: coverage without glyphs.
+        if "lastresort" in Path(path).name.lower().replace("-", "").replace("_", ""):
+            continue
+        if _covers(path, text):
+            return path
+    return None
+
+
+def label_font(labels: Sequence[str]) -> tuple[Any, str | None]:
+    """A FontProperties for Chinese labels, or None; and the font file used."""
+    from matplotlib.font_manager import FontProperties
+
+    text = "".join(labels)
+    if all(ch.isascii() for ch in text):
+        return None, "default"
+    path = find_cjk_font(text)
+    return (FontProperties(fname=path), path) if path else (None, None)
+
+
+def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path) -> str:
+    """Row-normalised confusion matrix with counts; returns how labels were rendered."""
+    font, font_path = label_font(labels)
+    n = len(labels)
+    names = list(labels) if font_path else [str(i) for i in range(n)]
+    fig, ax = _figure((1.2 + 0.75 * n, 1.0 + 0.7 * n))
+    m = np.asarray(matrix, dtype=float)
+    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(
+                j, i, int(m[i, j]), ha="center", va="center", color="white" if share[i, j] > 0.5 else "black"
+            )
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontproperties=font)
+    ax.set_yticklabels(names, fontproperties=font)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    title = "confusion matrix (row-normalised colour, counts)"
+    if not font_path:
+        title += "\nno CJK font found: labels by index, legend in report.md"
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+    return f"font {font_path}" if font_path else "label indices (no CJK font found; legend in report.md)"
+
+
+def plot_reliability(bins: Any, ece: float, path: Path) -> Path:
+    fig, ax = _figure((4.5, 4.5))
+    centers = (bins.edges[:-1] + bins.edges[1:]) / 2
+    width = bins.edges[1] - bins.edges[0]
+    has = bins.count > 0
+    ax.bar(centers[has], bins.accuracy[has], width=width * 0.9, alpha=0.7, label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    ax.plot(bins.confidence[has], bins.accuracy[has], "o-", color="C3", markersize=3, label="bin mean")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (calibrated probability of the top class)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"reliability diagram, ECE = {ece:.3f}", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_coverage(
+    coverage: np.ndarray, accuracy: np.ndarray, operating_point: tuple[float, float] | None, path: Path
+) -> Path:
+    fig, ax = _figure((5, 4))
+    ax.plot(coverage, accuracy, label="most confident share accepted")
+    if operating_point is not None and operating_point[1] is not None:
+        ax.plot(*operating_point, "o", color="C3", label="per-class thresholds")
+    ax.set_xlim(0, 1.01)
+    ax.set_xlabel("coverage (share of messages accepted automatically)")
+    ax.set_ylabel("accuracy of accepted messages")
+    ax.set_title("coverage / accuracy trade-off", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    return _save(fig, path)
