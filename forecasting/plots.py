@@ -1,8 +1,8 @@
 """PNG plots: history + forecast + intervals per series, Kaplan-Meier curves by category.
 
-matplotlib runs on the Agg backend (no display needed). Chinese labels use the first CJK font
-installed (Noto Sans CJK, WenQuanYi, SimHei, ...); without one the glyphs render as boxes but
-the plot is still written.
+matplotlib runs on the Agg backend (no display needed). Chinese labels use the CJK font
+:func:`nlp.plotting.find_cjk_font` finds; without one the glyphs render as boxes but the plot
+is still written.
 """
 
 from __future__ import annotations
@@ -16,29 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from nlp.plotting import pyplot
+
 logger = logging.getLogger(__name__)
-
-_CJK_FONTS = [
-    "Noto Sans CJK SC",
-    "Source Han Sans SC",
-    "WenQuanYi Micro Hei",
-    "SimHei",
-    "Microsoft YaHei",
-    "PingFang SC",
-]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    plt.rcParams["font.sans-serif"] = [f for f in _CJK_FONTS if f in installed] + ["DejaVu Sans"]
-    plt.rcParams["axes.unicode_minus"] = False
-    return plt
 
 
 def series_filename(key: str) -> str:
@@ -51,7 +31,7 @@ def plot_forecast(
     history: pd.Series, forecast: pd.DataFrame, path: str | os.PathLike[str], *, history_days: int = 56
 ) -> Path:
     """History (last ``history_days``), the mean forecast and its intervals, for one series."""
-    plt = _pyplot()
+    plt = pyplot()
     hist = history.iloc[-history_days:]
     dates = pd.to_datetime(forecast["date"])
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -86,7 +66,7 @@ def plot_km(
     deadline: float | None = None,
 ) -> Path:
     """Kaplan-Meier curves (share still unanswered) per category, from a survival model's ``km``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, curve in km.items():
         style = {"color": "black", "lw": 2.2} if name == "all" else {"lw": 1.2}

@@ -87,7 +87,7 @@ class DecisionSummary:
             for c in self.at_risk:
                 lines.append(
                     f"  {c['id']} ({c['category']}, {c['district']}): {c['p_unanswered_at_deadline'] * 100:.0f}% "
-                    f"unanswered at {c['deadline']}; waited {c['elapsed']:.1f}"
+                    f"unanswered at {c['deadline']}; waited {c['elapsed']:.1f} {_unit(c)}"
                     + (" - OVERDUE" if c.get("overdue") else "")
                 )
         else:
@@ -183,3 +183,7 @@ def _outlook(forecaster: Any, top: int) -> list[dict[str, Any]]:
     total, others = rows[0], rows[1:]
     others.sort(key=lambda r: -(r["next_week"] - r["last_week"]))
     return [total, *others[: max(top - 1, 0)]]
+
+
+def _unit(case: dict[str, Any]) -> str:
+    return "hours" if case.get("unit") == "hours" else "working days"

@@ -12,7 +12,6 @@ Run it with ``hotline serve`` or ``uvicorn serving.app:app_from_env --factory``.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 import uuid
@@ -31,15 +30,13 @@ from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+
 # Routers built by other areas; included when their module exists.
-_OPTIONAL_ROUTERS = ("serving.routers.events", "serving.routers.forecast")
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service (nothing is loaded until the lifespan starts)."""
     from hotline import __version__
     from nlp.engine import EngineConfig
-    from serving.routers import classify, health
+    from serving.routers import classify, events, forecast, health
 
     settings = settings or Settings()
     metrics = Metrics()
@@ -83,10 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(health.info_router)
     app.include_router(classify.router)
-    for name in _OPTIONAL_ROUTERS:
-        module = _optional_module(name)
-        if module is not None:
-            app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    for module in (events, forecast):
+        app.include_router(module.router, dependencies=[Depends(require_api_key)])
     app.add_middleware(_RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     return app
 
@@ -98,16 +93,6 @@ def app_from_env() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
     return create_app(settings)
-
-
-def _optional_module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        logger.debug("optional module %s not present; skipped", name)
-        return None
 
 
 # -- lifespan ----------------------------------------------------------------------------------------
@@ -142,8 +127,8 @@ async def _startup(app: FastAPI) -> None:
     if settings.event_fields:
         state.event_fields = await asyncio.to_thread(_event_fields_function)
     state.store = _load_store(settings.store_url)
-    state.forecaster = _load_dir("forecaster", settings.forecast_dir, _FORECASTER_LOADERS)
-    state.survival = _load_dir("survival model", settings.survival_dir, _SURVIVAL_LOADERS)
+    state.forecaster = _load_dir("forecaster", settings.forecast_dir, _load_forecaster)
+    state.survival = _load_dir("survival model", settings.survival_dir, _load_survival)
     logger.info(
         "service started",
         extra={
@@ -171,39 +156,27 @@ async def _shutdown(app: FastAPI) -> None:
 def _load_store(url: str | None) -> Any:
     if not url:
         return None
-    module = _optional_module("events.store")
-    if module is None:
-        logger.warning("HOTLINE_STORE_URL is set but events.store is not installed; store routes disabled")
-        return None
-    return module.EventStore(url)
+    from events.store import EventStore
+
+    return EventStore(url)
 
 
-# The forecasting area's loaders: (module, attribute path).
-_FORECASTER_LOADERS = (("forecasting.forecaster", "load_forecaster"),)
-_SURVIVAL_LOADERS = (("forecasting.survival", "load_survival"),)
+# Imported on use: statsmodels and lifelines add seconds to start-up for a service that may not
+# serve forecasts at all.
+def _load_forecaster(directory: Any) -> Any:
+    from forecasting.forecaster import load_forecaster
+
+    return load_forecaster(directory)
 
 
-def _find_loader(candidates: tuple[tuple[str, str], ...]) -> Callable[[Any], Any] | None:
-    for module_name, attr_path in candidates:
-        module = _optional_module(module_name)
-        if module is None:
-            continue
-        obj: Any = module
-        for part in attr_path.split("."):
-            obj = getattr(obj, part, None)
-            if obj is None:
-                break
-        if callable(obj):
-            return obj
-    return None
+def _load_survival(directory: Any) -> Any:
+    from forecasting.survival import load_survival
+
+    return load_survival(directory)
 
 
-def _load_dir(what: str, directory: Any, candidates: tuple[tuple[str, str], ...]) -> Any:
+def _load_dir(what: str, directory: Any, loader: Callable[[Any], Any]) -> Any:
     if directory is None:
-        return None
-    loader = _find_loader(candidates)
-    if loader is None:
-        logger.warning("no %s loader in this installation; %s ignored", what, directory)
         return None
     try:
         return loader(directory)
@@ -215,18 +188,15 @@ def _load_dir(what: str, directory: Any, candidates: tuple[tuple[str, str], ...]
 
 
 def _event_fields_function() -> Callable[..., list[dict[str, Any]]] | None:
-    """``nlp.events.events_for_texts`` (texts -> event field dicts), if the module exists."""
-    module = _optional_module("nlp.events")
-    fn = getattr(module, "events_for_texts", None) if module is not None else None
-    if fn is None:
-        logger.debug("nlp.events.events_for_texts not available; event fields disabled")
-        return None
+    """``nlp.events.events_for_texts`` (texts -> event field dicts), warmed up."""
+    from nlp.events import events_for_texts
+
     try:
-        fn(["预热"])  # loads jieba and the gazetteer now, not in the first request
+        events_for_texts(["预热"])  # loads jieba and the gazetteer now, not in the first request
     except Exception:
         logger.warning("event field extraction does not work; event fields disabled", exc_info=True)
         return None
-    return fn
+    return events_for_texts
 
 
 # -- middleware --------------------------------------------------------------------------------------

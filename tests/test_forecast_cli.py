@@ -177,3 +177,25 @@ def test_survival_fit_and_predict(tmp_path) -> None:
     risk = pd.read_csv(out)
     assert len(risk) > 0 and risk["p_unanswered_at_deadline"].between(0, 1).all()
     assert "13812345678" not in out.read_text(encoding="utf-8")
+
+
+def test_survival_fit_takes_the_category_from_a_classifier(tmp_path) -> None:
+    from tests.test_classifier import LABELS, fit_tfidf
+
+    log = tmp_path / "log.csv"
+    _reply_log(log)
+    clf_dir = fit_tfidf().save(tmp_path / "clf")
+    model = tmp_path / "sv"
+    result = runner.invoke(
+        app,
+        [
+            "survival", "fit", "--data", str(log), "-o", str(model),
+            "--min-level-count", "5", "--classifier", str(clf_dir),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert f"category from: classifier {clf_dir}" in result.output
+    # The log's own labels (供水/交通) are replaced by the classifier's categories.
+    medians = [line for line in result.output.splitlines() if "median time to reply" in line]
+    assert medians and all(any(lab in line for lab in [*LABELS, "other", "all"]) for line in medians)
+    assert not any("供水" in line or "交通" in line for line in medians)

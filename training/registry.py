@@ -164,6 +164,20 @@ class ModelRegistry:
             )
         return out
 
+    def table(self) -> str:
+        """``rows()`` as the fixed-width text table ``hotline model list`` prints."""
+        lines = [
+            f"{'':2}{'version':<9}{'status':<11}{'type':<12}{'labels':>6}  {'eval F1':>8}  {'registry F1':>11}  created"
+        ]
+        for r in self.rows():
+            f1 = "–" if r["eval_macro_f1"] is None else f"{r['eval_macro_f1']:.4f}"
+            rf1 = "–" if r["registry_eval_macro_f1"] is None else f"{r['registry_eval_macro_f1']:.4f}"
+            lines.append(
+                f"{'*' if r['current'] else ' ':2}{r['version']:<9}{r['status']:<11}{r['model_type']:<12}"
+                f"{r['labels']:>6}  {f1:>8}  {rf1:>11}  {r['created_at']}"
+            )
+        return "\n".join(lines)
+
     # -- writing -------------------------------------------------------------------------------
 
     def log(self, event: str, **fields: Any) -> dict[str, Any]:

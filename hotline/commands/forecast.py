@@ -242,14 +242,14 @@ def survival_fit(
         typer.echo(f"  median time to reply  {k}: {med}")
 
 
-def _classify(directory: Path, frame):
-    from nlp.classifier import load_classifier, predict_proba
+def _classify(directory: Path, frame) -> list[str]:
+    from nlp.engine import InferenceEngine
     from nlp.text import join_title_text
 
-    clf = load_classifier(directory)
+    engine = InferenceEngine.load(directory)
     texts = [join_title_text(t, x) for t, x in zip(frame["title"], frame["text"], strict=True)]
-    probs = predict_proba(clf, texts)
-    return [clf.labels[i] for i in probs.argmax(axis=1)]
+    out = engine.predict_arrays(texts)
+    return [engine.labels[i] for i in out.top]
 
 
 @survival_app.command("predict")

@@ -312,18 +312,7 @@ def model_list(registry: RegistryOpt) -> None:
     """Versions in a registry: status, type, labels, macro-F1; * marks the current one."""
     from training.registry import ModelRegistry
 
-    reg = ModelRegistry(registry).require()
-    rows = reg.rows()
-    typer.echo(
-        f"{'':2}{'version':<9}{'status':<11}{'type':<12}{'labels':>6}  {'eval F1':>8}  {'registry F1':>11}  created"
-    )
-    for r in rows:
-        f1 = "–" if r["eval_macro_f1"] is None else f"{r['eval_macro_f1']:.4f}"
-        rf1 = "–" if r["registry_eval_macro_f1"] is None else f"{r['registry_eval_macro_f1']:.4f}"
-        typer.echo(
-            f"{'*' if r['current'] else ' ':2}{r['version']:<9}{r['status']:<11}{r['model_type']:<12}"
-            f"{r['labels']:>6}  {f1:>8}  {rf1:>11}  {r['created_at']}"
-        )
+    typer.echo(ModelRegistry(registry).require().table())
 
 
 @model_app.command("promote")
