@@ -226,7 +226,8 @@ def place_relation(anchor_a: str, places_a: Sequence[str], anchor_b: str, places
     return ""
 
 
-def _as_list(v: Any) -> list[str]:
+def as_list(v: Any) -> list[str]:
+    """A list cell as read back from CSV/JSON/Parquet (JSON text, list, array or missing) as strings."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return []
     if isinstance(v, str):
@@ -236,8 +237,8 @@ def _as_list(v: Any) -> list[str]:
             parsed = json.loads(v)
         except json.JSONDecodeError:
             return [v]
-        return list(parsed) if isinstance(parsed, list) else []
-    return list(v)
+        return [str(x) for x in parsed] if isinstance(parsed, list) else []
+    return [str(x) for x in v]
 
 
 @dataclass
@@ -281,8 +282,8 @@ def _docs(frame: pd.DataFrame) -> _Docs:
         districts=[s(v) for v in col("district")],
         anchors=[s(v) for v in col("anchor")],
         anchor_levels=[s(v) for v in col("anchor_level")],
-        places=[_as_list(v) for v in col("places", None)],
-        terms=[_as_list(v) for v in col("terms", None)],
+        places=[as_list(v) for v in col("places", None)],
+        terms=[as_list(v) for v in col("terms", None)],
         incidents=[s(v) or None for v in col("incident_id", None)],
     )
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from events.grouping import as_list
 from nlp.pii import mask_pii
 
 URGENCY_RANK = {"一般": 0, "较急": 1, "紧急": 2}
@@ -89,20 +90,6 @@ def _majority(values: Sequence[Any]) -> str:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
 
 
-def _as_list(v: Any) -> list[str]:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return []
-    if isinstance(v, str):
-        import json
-
-        try:
-            parsed = json.loads(v)
-        except json.JSONDecodeError:
-            return [v]
-        return [str(x) for x in parsed] if isinstance(parsed, list) else []
-    return [str(x) for x in v]
-
-
 def summarize_incidents(
     members: pd.DataFrame, *, as_of: datetime | None = None, top_keywords: int = 8
 ) -> pd.DataFrame:
@@ -141,7 +128,7 @@ def summarize_incidents(
         first, last = (min(ts), max(ts)) if ts else (None, None)
         span = (last - first) / timedelta(days=1) if ts else 0.0
         growth = growth_ratio(ts, as_of) if ts else 1.0
-        member_kws = [_as_list(r.get("keywords")) for r in g]
+        member_kws = [as_list(r.get("keywords")) for r in g]
         kw_counts: Counter[str] = Counter()
         for kws in member_kws:
             kw_counts.update(set(kws))
@@ -200,7 +187,7 @@ def format_hot_table(hot: pd.DataFrame, *, width: int = 40) -> str:
         first = pd.Timestamp(r["first_seen"]).strftime("%Y-%m-%d") if pd.notna(r["first_seen"]) else "?"
         last = pd.Timestamp(r["last_seen"]).strftime("%Y-%m-%d") if pd.notna(r["last_seen"]) else "?"
         place = r["location_key"] or r["anchor"] or r["district"] or "(地点不明)"
-        kws = "、".join(_as_list(r["keywords"])[:6])
+        kws = "、".join(as_list(r["keywords"])[:6])
         lines.append(
             f"#{int(r['rank'])}  热度 {r['heat']:.1f}  {place}  [{r['category'] or '未分类'}]  {r['urgency']}\n"
             f"    {first} ~ {last}   投诉 {int(r['n_complaints'])} 件 / {int(r['n_callers'])} 人"

@@ -206,7 +206,36 @@ def encode_head_tail(
 # -- transformer ---------------------------------------------------------------------------------
 
 
-class TransformerClassifier:
+class _TokenizedClassifier:
+    """What the torch and ONNX classifiers share: labels, head + tail encoding, batched logits.
+
+    Subclasses set ``tokenizer``, ``info`` and ``special`` and implement ``logits_from_ids``.
+    """
+
+    tokenizer: Any
+    info: ModelInfo
+    special: SpecialTokens
+
+    @property
+    def labels(self) -> list[str]:
+        return self.info.labels
+
+    def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+        return encode_head_tail(
+            self.tokenizer, texts, self.info.max_length, self.info.resolved_head_tokens, self.special
+        )
+
+    def logits_from_ids(self, ids: Sequence[Sequence[int]], *, batch_size: int = 32) -> np.ndarray:
+        raise NotImplementedError
+
+    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        ids, _ = self.encode(texts)
+        return self.logits_from_ids(ids, batch_size=batch_size)
+
+
+class TransformerClassifier(_TokenizedClassifier):
     """A fine-tuned BERT-family sequence classifier (transformers ``save_pretrained`` layout)."""
 
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
@@ -214,10 +243,6 @@ class TransformerClassifier:
         self.tokenizer = tokenizer
         self.info = info
         self.special = SpecialTokens(tokenizer)
-
-    @property
-    def labels(self) -> list[str]:
-        return self.info.labels
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], *, device: str = "cpu") -> TransformerClassifier:
@@ -234,11 +259,6 @@ class TransformerClassifier:
                 "the directory was edited by hand — re-export it with `hotline train`"
             )
         return cls(model, tokenizer, info)
-
-    def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
-        return encode_head_tail(
-            self.tokenizer, texts, self.info.max_length, self.info.resolved_head_tokens, self.special
-        )
 
     def collate(self, batch_ids: Sequence[Sequence[int]]) -> dict[str, Any]:
         """Pad a batch of id lists into model inputs (attention mask included)."""
@@ -266,12 +286,6 @@ class TransformerClassifier:
                 batch = {k: v.to(device) for k, v in self.collate([ids[i] for i in idx]).items()}
                 out[idx] = self.model(**batch).logits.float().cpu().numpy()
         return out
-
-    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        ids, _ = self.encode(texts)
-        return self.logits_from_ids(ids, batch_size=batch_size)
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         out = Path(directory)
@@ -463,7 +477,7 @@ class FusionClassifier:
 # -- ONNX Runtime transformer ----------------------------------------------------------------------
 
 
-class OnnxClassifier:
+class OnnxClassifier(_TokenizedClassifier):
     """A transformer classifier exported to ONNX (``hotline export --onnx``), run by ONNX Runtime.
 
     The directory holds ``model.onnx`` (fp32 or dynamically int8-quantised), the tokenizer files
@@ -477,10 +491,6 @@ class OnnxClassifier:
         self.info = info
         self.special = SpecialTokens(tokenizer)
         self.input_names = [i.name for i in session.get_inputs()]
-
-    @property
-    def labels(self) -> list[str]:
-        return self.info.labels
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], *, num_threads: int | None = None) -> OnnxClassifier:
@@ -503,11 +513,6 @@ class OnnxClassifier:
             options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(d / ONNX_FILE), options, providers=["CPUExecutionProvider"])
         return cls(session, AutoTokenizer.from_pretrained(d), info)
-
-    def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
-        return encode_head_tail(
-            self.tokenizer, texts, self.info.max_length, self.info.resolved_head_tokens, self.special
-        )
 
     def collate(self, batch_ids: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
         """Pad a batch of id lists into int64 arrays for the session's inputs."""
@@ -534,12 +539,6 @@ class OnnxClassifier:
             idx = order[start : start + batch_size]
             out[idx] = self.forward([ids[i] for i in idx])
         return out
-
-    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        ids, _ = self.encode(texts)
-        return self.logits_from_ids(ids, batch_size=batch_size)
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         import shutil
