@@ -90,7 +90,7 @@ class Alert:
     lower: float
     upper: float
     size: float  # excess over expected, summed over the alert's days
-    growth: float  # observed / expected at the peak day
+    growth: float  # observed / max(expected, 1) at the peak day
     score: float
     first_seen: str
     last_seen: str
@@ -291,7 +291,9 @@ def _alert_from_run(
         lower=round(float(peak.lower), 3),
         upper=round(float(peak.upper), 3),
         size=round(size, 3),
-        growth=round(float(peak.observed / max(peak.expected, 1e-6)), 3),
+        # Daily counts are whole calls: on a series that expects almost none, a ratio to 0.001
+        # would read as a millionfold surge; against one call it is the number of calls.
+        growth=round(float(peak.observed / max(peak.expected, 1.0)), 3),
         score=round(surprise * math.log1p(size), 3),
         first_seen=first,
         last_seen=last,

@@ -458,7 +458,12 @@ class RetrainResult:
     plan: LabelPlan
 
     def to_text(self) -> str:
-        state = "promoted: now current" if self.promoted else "kept as a candidate (not promoted)"
+        state = (
+            "promoted: now current"
+            if self.promoted
+            else "kept as a candidate (not promoted; "
+            f"`hotline model promote {self.version} --registry {self.registry}` uses it anyway)"
+        )
         return (
             f"{self.comparison.to_text()}\n{self.version} written to {self.registry / self.version}; {state}"
         )
