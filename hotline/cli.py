@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -45,6 +46,8 @@ def _root(
     from nlp.logs import configure_logging
 
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    if int(os.environ.get("RANK", "0")) > 0:
+        level = max(level, logging.WARNING)  # secondary processes of a distributed run: no echo
     configure_logging(level, json_lines=json_logs)
 
 

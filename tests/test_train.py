@@ -160,6 +160,38 @@ def test_epoch_batch_sampler_is_deterministic_and_complete() -> None:
     assert list(s) != first
     # Grouping by length: a batch spans a narrow range of lengths.
     assert np.median([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first]) < 20
+    # The short batch is always last (multi-process sharding relies on it), in every epoch.
+    big = EpochBatchSampler(list(range(449)), 8, seed=0)  # 50-batch pools: the short one is in the 2nd
+    for epoch in range(3):
+        big.set_epoch(epoch)
+        sizes = [len(b) for b in big]
+        assert sizes[-1] == 1 and set(sizes[:-1]) == {8}
+
+
+def test_two_process_cpu_training_shards_the_data(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """torchrun + ACCELERATE_USE_CPU: a real 2-process (gloo) run, as `accelerate launch` does on GPUs."""
+    import math
+    import os
+    import subprocess
+    import sys
+
+    write_log(tmp_path / "train.csv", 12)  # 12 rows per class
+    rows = len(pd.read_csv(tmp_path / "train.csv"))
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "hotline.cli",
+        "train", "--train", str(tmp_path / "train.csv"), "-o", str(tmp_path / "model"),
+        "--base-model", str(tiny_bert_dir), "--eval-split", "0.25", "--epochs", "1",
+        "--batch-size", "4", "--max-length", "32",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    train_rows = rows - round(rows * 0.25)
+    per_process = math.ceil(math.ceil(train_rows / 4) / 2)  # batches split over 2 processes
+    assert f"training done: {per_process} steps" in run.stderr
+    # Only the main process writes the model and prints the result.
+    assert run.stdout.count("transformer model written") == 1
+    assert json.loads((tmp_path / "model" / "metrics.json").read_text())["eval"]["macro_f1"] >= 0
 
 
 # -- TF-IDF -------------------------------------------------------------------------------------

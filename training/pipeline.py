@@ -110,12 +110,11 @@ def load_data(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict[str
 
 
 def is_main_process() -> bool:
-    """False on the secondary processes of ``accelerate launch`` (they only train)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return True
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
+    """False on the secondary processes of ``accelerate launch`` / ``torchrun`` (they only train)."""
+    # Read from the launcher's environment rather than PartialState(): creating the state here,
+    # before the trainer's Accelerator, would fix its device type without the Accelerator's
+    # options (ACCELERATE_USE_CPU among them) and leave a multi-CPU run undistributed.
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def run_training(config: TrainConfig) -> TrainResult | None:

@@ -100,7 +100,10 @@ class EpochBatchSampler:
             chunk = idx[start : start + pool]
             chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
             batches.extend(chunk[i : i + bs].tolist() for i in range(0, len(chunk), bs))
-        for b in rng.permutation(len(batches)):
+        # The one short batch goes last: accelerate's multi-process sharding completes a short
+        # final batch, but a short batch in the middle makes it skip a whole round of batches.
+        order = sorted(rng.permutation(len(batches)), key=lambda b: len(batches[b]) < bs)
+        for b in order:
             yield batches[b]
 
 
@@ -365,11 +368,16 @@ def train_transformer(
     )
 
     n_proc = accelerator.num_processes
-    updates_per_epoch = math.ceil(math.ceil(len(sampler) / n_proc) / config.gradient_accumulation_steps)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.learning_rate)
+    model, optimizer, train_loader, eval_loader = accelerator.prepare(
+        model, optimizer, train_loader, eval_loader
+    )
+    # The prepared loader knows how many batches this process gets (how accelerate shards a
+    # batch sampler depends on its options), so the schedule is sized from it, not estimated.
+    updates_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
     total_steps = updates_per_epoch * config.epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.learning_rate)
     # accelerate steps a prepared scheduler once per process for each optimizer step.
     scheduler = get_scheduler(
         "constant_with_warmup" if config.scheduler == "constant" else config.scheduler,
@@ -377,9 +385,7 @@ def train_transformer(
         num_warmup_steps=round(config.warmup_ratio * total_steps) * n_proc,
         num_training_steps=total_steps * n_proc,
     )
-    model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, eval_loader, scheduler
-    )
+    scheduler = accelerator.prepare(scheduler)
 
     weight = None
     if config.class_weight == "balanced":
