@@ -204,19 +204,24 @@ def _retrain(cfg: DemoConfig) -> str:
 
 
 def _classify(cfg: DemoConfig) -> str:
+    from events.store import EventStore
     from nlp.engine import ClassifyConfig, classify_log
 
     paths = _paths(cfg)
     for stale in (paths["store"], paths["predictions"]):
         stale.unlink(missing_ok=True)
-    summary = classify_log(
-        ClassifyConfig(
-            input=cfg.samples_dir / "complaints.csv",
-            output=paths["predictions"],
-            model=_classifier_dir(cfg),
-            store_url=str(paths["store"]),
+    store = EventStore(str(paths["store"]))
+    try:
+        summary = classify_log(
+            ClassifyConfig(
+                input=cfg.samples_dir / "complaints.csv",
+                output=paths["predictions"],
+                model=_classifier_dir(cfg),
+            ),
+            store=store,
         )
-    )
+    finally:
+        store.close()
     return summary.to_text()
 
 

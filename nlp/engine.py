@@ -22,7 +22,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -394,7 +394,6 @@ class ClassifyConfig:
     with_text: bool = False
     chunk_size: int = 2000
     resume: bool = False
-    store_url: str | None = None
     engine: EngineConfig | None = None
     reader: Any = None  # nlp.io.ReaderOptions, imported lazily (nlp.io pulls in pandas)
 
@@ -473,6 +472,8 @@ class ClassifySummary:
         return data
 
     def to_text(self) -> str:
+        from nlp.text import display_width, pad
+
         lines = [
             f"classified {self.classified:,} of {self.rows_read:,} rows "
             f"({self.rejected:,} rejected{f', see {self.rejects}' if self.rejected and self.rejects else ''})",
@@ -484,45 +485,30 @@ class ClassifySummary:
             f"output: {self.output}",
         ]
         counts = self.label_counts or {}
-        width = max((len(k) for k in counts), default=0)
+        width = max((display_width(k) for k in counts), default=0)
         for label, n in sorted(counts.items(), key=lambda kv: -kv[1]):
             share = n / self.classified if self.classified else 0.0
-            lines.append(f"  {label:<{width}}  {n:>9,}  {share:6.1%}")
+            lines.append(f"  {pad(label, width)}  {n:>9,}  {share:6.1%}")
         return "\n".join(lines)
 
 
-class _EventSink:
-    """Writes complaints and predictions to the event store (``events.store``), when asked."""
+class PredictionStore(Protocol):
+    """Where ``classify_log`` also writes each chunk (``events.store.EventStore`` is one)."""
 
-    def __init__(self, url: str) -> None:
-        try:
-            from events.store import EventStore  # type: ignore[import-not-found]
-        except ModuleNotFoundError as exc:
-            from nlp.errors import ConfigError
+    def upsert_complaints(self, records: Any) -> Any: ...
 
-            raise ConfigError(
-                "--store needs the event store (events/store.py), which this installation does not have; "
-                "drop --store, or update hotline"
-            ) from exc
-        self.store = EventStore(url)
-        for method in ("upsert_complaints", "upsert_predictions"):
-            if not hasattr(self.store, method):
-                from nlp.errors import ConfigError
-
-                raise ConfigError(f"events.store.EventStore has no {method}(); update hotline")
-
-    def write(self, records: Any, predictions: Any) -> None:
-        self.store.upsert_complaints(records)
-        self.store.upsert_predictions(predictions)
-
-    def close(self) -> None:
-        close = getattr(self.store, "close", None)
-        if close is not None:
-            close()
+    def upsert_predictions(self, predictions: Any) -> Any: ...
 
 
-def classify_log(config: ClassifyConfig, *, engine: InferenceEngine | None = None) -> ClassifySummary:
-    """Classify a complaint log chunk by chunk; see the section comment for resumability."""
+def classify_log(
+    config: ClassifyConfig, *, engine: InferenceEngine | None = None, store: PredictionStore | None = None
+) -> ClassifySummary:
+    """Classify a complaint log chunk by chunk; see the section comment for resumability.
+
+    With ``store``, each chunk's complaints and predictions are also upserted there (idempotent,
+    so a resumed run that repeats nothing in the output repeats nothing in the store either).
+    The caller opens and closes the store.
+    """
     import json
     import time
 
@@ -609,7 +595,6 @@ def classify_log(config: ClassifyConfig, *, engine: InferenceEngine | None = Non
         summary_path(output).unlink(missing_ok=True)
     resumed_from = int(state["rows_done"])
 
-    sink = _EventSink(config.store_url) if config.store_url else None
     rejects = RejectsWriter(rejects_path, append=resumed_from > 0)
     reader = ComplaintReader(config.input, config.reader, rejects=rejects, skip_rows=resumed_from)
     total = _safe_count_rows(config.input, config.reader.encoding, count_rows)
@@ -638,8 +623,9 @@ def classify_log(config: ClassifyConfig, *, engine: InferenceEngine | None = Non
                     writer.write(frame)
                 _fsync(part)
                 state["parts"] = int(state["parts"]) + 1
-            if sink is not None:
-                sink.write(_store_records(records), _store_predictions(engine, records, result))
+            if store is not None:
+                store.upsert_complaints(_store_records(records))
+                store.upsert_predictions(_store_predictions(engine, records, result))
             _count(state, engine, result)
             rows_done = resumed_from + reader.rows_read
             bar.update(rows_done - (resumed_from + rows_this_run))
@@ -652,8 +638,6 @@ def classify_log(config: ClassifyConfig, *, engine: InferenceEngine | None = Non
     finally:
         bar.close()
         rejects.close()
-        if sink is not None:
-            sink.close()
 
     if state["classified"] == 0 and state["columns"] is None:
         # Nothing usable: still leave a valid (empty) output so that pipelines do not break.

@@ -108,3 +108,13 @@ def join_title_text(title: object, text: object, sep: str = "。") -> str:
     if not x or x.startswith(t):
         return x or t
     return t + sep + x
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: CJK (wide and full-width) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (``str.ljust`` counts CJK as one)."""
+    return text + " " * max(0, width - display_width(text))

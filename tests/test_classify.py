@@ -317,7 +317,6 @@ def test_parquet_resume_drops_uncommitted_parts(tfidf_dir: Path, tmp_path: Path)
 def test_store_receives_complaints_and_predictions(
     tfidf_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import types
 
     calls: dict[str, list[pd.DataFrame]] = {"complaints": [], "predictions": []}
 
@@ -331,13 +330,11 @@ def test_store_receives_complaints_and_predictions(
         def upsert_predictions(self, df: pd.DataFrame) -> None:
             calls["predictions"].append(df)
 
-    monkeypatch.setitem(sys.modules, "events.store", types.SimpleNamespace(EventStore=FakeStore))
     src = tmp_path / "log.csv"
     make_log(25).to_csv(src, index=False)
     classify_log(
-        ClassifyConfig(
-            str(src), str(tmp_path / "o.csv"), str(tfidf_dir), chunk_size=10, store_url="sqlite:///x.db"
-        )
+        ClassifyConfig(str(src), str(tmp_path / "o.csv"), str(tfidf_dir), chunk_size=10),
+        store=FakeStore("sqlite:///x.db"),
     )
     assert [len(df) for df in calls["complaints"]] == [10, 10, 5]
     preds = pd.concat(calls["predictions"])
@@ -345,15 +342,19 @@ def test_store_receives_complaints_and_predictions(
     assert {"label", "score", "top_k", "needs_review", "model_version"} <= set(preds.columns)
 
 
-def test_store_without_the_events_module_is_a_clear_error(
-    tfidf_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from nlp.errors import ConfigError
+def test_cli_store_writes_the_event_store_once(tfidf_dir: Path, tmp_path: Path) -> None:
+    from events.store import EventStore
 
-    monkeypatch.setitem(sys.modules, "events.store", None)  # import fails like a missing module
     src = tmp_path / "log.csv"
-    make_log(3).to_csv(src, index=False)
-    with pytest.raises(ConfigError, match="--store"):
-        classify_log(
-            ClassifyConfig(str(src), str(tmp_path / "o.csv"), str(tfidf_dir), store_url="sqlite:///x.db")
-        )
+    make_log(25).to_csv(src, index=False)
+    db = tmp_path / "events.db"
+    for run in range(2):  # a second run over the same log must not double count
+        invoke("classify", src, "-o", tmp_path / f"out{run}.csv", "--model", tfidf_dir, "--store", db)
+    store = EventStore(str(db))
+    try:
+        counts = store.counts()
+        assert counts["complaints"] == 25 and counts["predictions"] == 25
+        preds = store.read_predictions()
+        assert set(preds["label"]) <= {"噪音扰民", "市容环卫", "占道经营"} and len(preds) == 25
+    finally:
+        store.close()

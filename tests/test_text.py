@@ -125,3 +125,12 @@ class TestLogMasking:
         record.text = "身份证" + make_id("11010519491231002")
         line = JSONFormatter().format(record)
         assert "[身份证号]" in line and "11010519491231002" not in line
+
+
+def test_pad_aligns_chinese_labels_in_terminal_columns() -> None:
+    from nlp.text import display_width, pad
+
+    assert display_width("供水ABC") == 7 and display_width("ＡＢ") == 4
+    rows = [pad(label, 14) + "|" for label in ("供水供电燃气", "市容环卫", "other")]
+    assert {display_width(r) for r in rows} == {15}
+    assert pad("很长很长很长很长", 4) == "很长很长很长很长"  # never cut

@@ -49,6 +49,7 @@ import pandas as pd
 
 from nlp.classifier import ModelInfo, resolve_model_dir, softmax
 from nlp.errors import ConfigError, InputFileError
+from nlp.text import pad
 from training.config import TrainConfig
 from training.data import (
     REPLAY_FILE,
@@ -354,13 +355,13 @@ class Comparison:
     def to_text(self) -> str:
         lines = [
             "per class (shared labels on the rows of shared labels, as gated; new labels on all rows):",
-            f"{'label':<16} {'support':>7} {'champion F1':>12} {'challenger F1':>14} {'change':>8}",
+            f"{pad('label', 16)} {'support':>7} {'champion F1':>12} {'challenger F1':>14} {'change':>8}",
         ]
         for r in self.per_class:
             champ = "–" if r["champion_f1"] is None else f"{r['champion_f1']:.4f}"
             change = "new" if r["champion_f1"] is None else f"{r['challenger_f1'] - r['champion_f1']:+.4f}"
             lines.append(
-                f"{r['label']:<16} {r['support']:>7} {champ:>12} {r['challenger_f1']:>14.4f} {change:>8}"
+                f"{pad(r['label'], 16)} {r['support']:>7} {champ:>12} {r['challenger_f1']:>14.4f} {change:>8}"
             )
         lines.append(
             f"macro-F1 over the {len(self.shared_labels)} shared labels ({self.gate_rows} of {self.rows} rows): "

@@ -98,14 +98,18 @@ def classify(
             with_text=with_text,
             chunk_size=chunk_size,
             resume=resume,
-            store_url=store,
             engine=EngineConfig(batch_size=batch_size, num_threads=threads, top_k=top_k),
             reader=opts,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    event_store = None
+    if store:
+        from events.store import EventStore
+
+        event_store = EventStore(store)
     try:
-        summary = classify_log(config)
+        summary = classify_log(config, store=event_store)
     except KeyboardInterrupt:
         typer.secho(
             f"\ninterrupted; progress up to the last finished chunk is saved. Continue with:\n"
@@ -114,6 +118,9 @@ def classify(
             err=True,
         )
         sys.exit(130)
+    finally:
+        if event_store is not None:
+            event_store.close()
     typer.echo(summary.to_text())
 
 

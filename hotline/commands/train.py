@@ -209,6 +209,7 @@ def evaluate(
     encoding: Encoding = None,
 ) -> None:
     """Accuracy, F1, per-class table, confusion matrix, calibration and review coverage."""
+    from nlp.text import pad
     from training.evaluate import evaluate_model, write_report
 
     report = evaluate_model(
@@ -230,7 +231,7 @@ def evaluate(
     )
     for label, row in m["per_class"].items():
         typer.echo(
-            f"  {label:<16} P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  n {row['support']}"
+            f"  {pad(label, 16)} P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  n {row['support']}"
         )
     per_class = next((r for r in report.coverage if r["threshold"] == "per-class"), None)
     if per_class is not None:
