@@ -7,7 +7,7 @@ Measures, on files that nobody on the project wrote:
    extractor reads the title and the first 400 characters, as the labeller did);
 2. same-incident grouping against hand-checked pairs (``bench/data/events_pairs.csv``: 130
    message-id pairs labelled same incident / different, sampled by stratum - see
-   docs/benchmarks_events.md), pair by pair for each link method, and for the incidents the
+   docs/benchmarks.md), pair by pair for each link method, and for the incidents the
    real run produced (transitive groups);
 3. the throughput of the whole event step (read + extract + group + store into SQLite +
    signals) on all 4,326 messages, and that a second run changes no row counts;

@@ -86,7 +86,7 @@ PASSAGE_PREFIX = "passage: "
 # Below this, the conversion is wrong (not merely 4-bit/int8 noise): refuse to install it.
 MIN_AGREEMENT_COSINE = 0.99
 # Keep every single-character piece when pruning. Measured on teddy2020 (prune on messages.csv,
-# held out: 2,000 texts of labeled.csv; docs/benchmarks_base_model.md): without them 2.2 extra
+# held out: 2,000 texts of labeled.csv; docs/benchmarks.md): without them 2.2 extra
 # <unk> per 1,000 held-out tokens and min cosine to the full model 0.977; with them no extra
 # <unk> and 0.9955, for 10.2k more rows (20,941 instead of 10,698 pieces: +16 MB).
 PRUNE_KEEP_SINGLE_CHARS = True

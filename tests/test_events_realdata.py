@@ -38,7 +38,7 @@ def test_location_anchor_accuracy_on_the_labelled_sample(messages: pd.DataFrame)
         total += 1
         good += bool(anchor) and any(anchors_match(normalize_place(anchor), e) for e in expected)
     assert total >= 40
-    assert good / total >= 0.7  # 0.75 measured; see docs/benchmarks_events.md
+    assert good / total >= 0.7  # 0.75 measured; see docs/benchmarks.md
 
 
 def test_hand_checked_near_duplicates_and_a_hot_cluster(messages: pd.DataFrame) -> None:
