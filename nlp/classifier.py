@@ -195,7 +195,7 @@ def encode_head_tail(
     # characters generously (a token covers at least one character) before tokenizing.
     cap = 4 * max_length
     clipped = [t if len(t) <= 2 * cap else t[:cap] + " " + t[-cap:] for t in texts]
-    encoded = tokenizer(list(clipped), add_special_tokens=False, truncation=False)["input_ids"]
+    encoded = tokenizer(list(clipped), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
     out, truncated = [], []
     for ids, original, clip in zip(encoded, texts, clipped, strict=True):
         truncated.append(len(ids) > budget or len(original) != len(clip))
