@@ -23,8 +23,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> EventStore:
 
 
 def client(store: EventStore | None) -> TestClient:
+    from serving.errors import install_error_handlers
+
     app = FastAPI()
     app.state.store = store
+    install_error_handlers(app)  # the router raises ServiceError; the service's handlers answer
     app.include_router(router)
     return TestClient(app)
 

@@ -3,8 +3,8 @@
 Read-only views of the event store that ``hotline events`` fills. The store is
 ``request.app.state.store`` (an :class:`events.store.EventStore`, or ``None`` when the service
 runs without ``HOTLINE_STORE_URL``; then every route answers 503 with the error envelope
-``{"error": ..., "error_type": "store_not_configured"}``). Errors are answered here as
-envelopes, so the router behaves the same mounted on ``create_app`` or on a bare ``FastAPI()``.
+``{"error": ..., "error_type": "store_not_configured"}``). Errors are raised as
+:class:`serving.errors.ServiceError`, which the service's handlers turn into that envelope.
 Store calls are blocking SQL: the routes are plain ``def`` so FastAPI runs them in its thread
 pool. Complaint texts in the answers are the masked texts the store holds.
 """
@@ -17,7 +17,8 @@ from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+
+from serving.errors import InvalidInput, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,11 @@ router = APIRouter(tags=["events"])
 MAX_LIMIT = 1000
 
 
-def _error(message: str, error_type: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message, "error_type": error_type}, status_code=status)
-
-
 def _store(request: Request) -> Any:
-    return getattr(request.app.state, "store", None)
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ServiceError(_NO_STORE, status_code=503, error_type="store_not_configured")
+    return store
 
 
 _NO_STORE = (
@@ -40,9 +40,9 @@ _NO_STORE = (
 )
 
 
-def _parse_day(value: str | None, name: str) -> tuple[date | None, JSONResponse | None]:
+def _parse_day(value: str | None, name: str) -> date | None:
     if value is None or value == "":
-        return None, None
+        return None
     import pandas as pd
 
     try:
@@ -50,8 +50,8 @@ def _parse_day(value: str | None, name: str) -> tuple[date | None, JSONResponse 
     except (ValueError, TypeError):
         ts = None
     if ts is None or pd.isna(ts):
-        return None, _error(f"{name}={value!r} is not a date; use YYYY-MM-DD", "validation_error", 422)
-    return ts.to_pydatetime().date(), None
+        raise InvalidInput(f"{name}={value!r} is not a date; use YYYY-MM-DD")
+    return ts.to_pydatetime().date()
 
 
 def _jsonable(value: Any) -> Any:
@@ -103,14 +103,8 @@ def list_incidents(
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
 ) -> Any:
     store = _store(request)
-    if store is None:
-        return _error(_NO_STORE, "store_not_configured", 503)
-    start, err = _parse_day(since, "since")
-    if err is not None:
-        return err
-    end, err = _parse_day(until, "until")
-    if err is not None:
-        return err
+    start = _parse_day(since, "since")
+    end = _parse_day(until, "until")
     frame = store.read_incidents(
         since=start,
         until=datetime.combine(end, datetime.max.time()) if end else None,
@@ -126,11 +120,9 @@ def list_incidents(
 @router.get("/v1/incidents/{incident_id}", summary="One incident with its member complaints (masked).")
 def get_incident(request: Request, incident_id: str) -> Any:
     store = _store(request)
-    if store is None:
-        return _error(_NO_STORE, "store_not_configured", 503)
     frame = store.read_incidents(ids=[incident_id], limit=1)
     if frame.empty:
-        return _error(f"no incident {incident_id!r}", "not_found", 404)
+        raise ServiceError(f"no incident {incident_id!r}", status_code=404, error_type="not_found")
     members = store.incident_members_detail([incident_id])
     keep = ["id", "time", "title", "text", "category", "district", "location_key", "urgency", "similarity"]
     members = members[[c for c in keep if c in members.columns]]
@@ -149,11 +141,7 @@ def hot(
     min_complaints: int = Query(2, ge=1),
 ) -> Any:
     store = _store(request)
-    if store is None:
-        return _error(_NO_STORE, "store_not_configured", 503)
-    start, err = _parse_day(since, "since")
-    if err is not None:
-        return err
+    start = _parse_day(since, "since")
     frame = store.read_hot(
         top, since=start, category=category, district=district, min_complaints=min_complaints
     )
@@ -172,15 +160,9 @@ def signals(
     district: str | None = Query(None),
 ) -> Any:
     store = _store(request)
-    if store is None:
-        return _error(_NO_STORE, "store_not_configured", 503)
-    first, err = _parse_day(start, "start")
-    if err is not None:
-        return err
-    last, err = _parse_day(end, "end")
-    if err is not None:
-        return err
+    first = _parse_day(start, "start")
+    last = _parse_day(end, "end")
     if first and last and first > last:
-        return _error(f"start {first} is after end {last}", "validation_error", 422)
+        raise InvalidInput(f"start {first} is after end {last}")
     frame = store.read_signals(first, last, category=category, district=district)
     return {"signals": _rows(frame), "count": len(frame)}
