@@ -41,7 +41,10 @@ class AlertStore:
 
 
 def client(**state) -> TestClient:
+    from serving.errors import install_error_handlers
+
     app = FastAPI()
+    install_error_handlers(app)  # the router raises ServiceError; the service's handlers answer
     app.include_router(router)
     for name in ("forecaster", "survival", "store"):
         setattr(app.state, name, state.get(name))

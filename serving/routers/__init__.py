@@ -8,6 +8,9 @@ every ``/v1/...`` route needs ``Authorization: Bearer <key>``; ``/health``, ``/r
 from __future__ import annotations
 
 import hmac
+import math
+from datetime import date, datetime
+from typing import Any
 
 from fastapi import Request
 
@@ -30,3 +33,27 @@ async def require_api_key(request: Request) -> None:
         ok |= hmac.compare_digest(token.encode(), key.encode())
     if not ok:
         raise Unauthorized("invalid API key")
+
+
+def jsonable(value: Any) -> Any:
+    """A store or pandas cell as JSON: NaN/NaT -> null, timestamps -> ISO text, lists recursively."""
+    import pandas as pd
+
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if hasattr(value, "isoformat"):
+        try:
+            return None if pd.isna(value) else value.isoformat(sep=" ")
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item") and not isinstance(value, str):
+        return jsonable(value.item())
+    return value

@@ -12,13 +12,13 @@ pool. Complaint texts in the answers are the masked texts the store holds.
 from __future__ import annotations
 
 import logging
-import math
 from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
 from serving.errors import InvalidInput, ServiceError
+from serving.routers import jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -54,31 +54,8 @@ def _parse_day(value: str | None, name: str) -> date | None:
     return ts.to_pydatetime().date()
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, (datetime, date)):
-        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
-    if hasattr(value, "isoformat"):
-        try:
-            import pandas as pd
-
-            return None if pd.isna(value) else value.isoformat(sep=" ")
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if hasattr(value, "item") and not isinstance(value, str):
-        return value.item()
-    return value
-
-
 def _rows(frame: Any) -> list[dict[str, Any]]:
-    return [{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+    return [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
 
 
 def _incident_rows(frame: Any) -> list[dict[str, Any]]:

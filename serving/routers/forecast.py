@@ -5,22 +5,22 @@
 ``request.app.state.forecaster`` (a :class:`forecasting.forecaster.Forecaster`),
 ``request.app.state.survival`` (a :class:`forecasting.survival.SurvivalModel`) and
 ``request.app.state.store`` (an :class:`events.store.EventStore`); a missing one answers 503.
-Errors use the service envelope ``{"error": ..., "error_type": ...}`` directly, so the router
-behaves the same mounted on the full service or on a bare ``FastAPI()``.
+Errors are raised as :class:`serving.errors.ServiceError`; the service's handlers answer them
+with the envelope ``{"error": ..., "error_type": ...}`` and count them in ``/metrics``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from nlp.errors import HotlineError
+from serving.errors import InvalidInput, PayloadTooLarge, ServiceError
+from serving.routers import jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -30,40 +30,24 @@ MAX_HORIZON = 90
 MAX_CASES = 1000
 
 
-def _envelope(message: str, error_type: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message, "error_type": error_type}, status_code=status)
+def _unavailable(what: str, how: str) -> ServiceError:
+    return ServiceError(
+        f"{what} is not loaded; {how}", status_code=503, error_type=f"{what.replace(' ', '_')}_not_ready"
+    )
 
 
-def _unavailable(what: str, how: str) -> JSONResponse:
-    return _envelope(f"{what} is not loaded; {how}", f"{what.replace(' ', '_')}_not_ready", 503)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.isoformat(sep=" ")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        return _jsonable(value.item())
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _error(exc: HotlineError) -> JSONResponse:
+def _error(exc: HotlineError) -> ServiceError:
     from forecasting.errors import UnknownSeriesError
 
     status = 404 if isinstance(exc, UnknownSeriesError) else 422
-    return _envelope(str(exc), exc.error_type, status)
+    return ServiceError(str(exc), status_code=status, error_type=exc.error_type)
 
 
 @router.get("/v1/forecast/series", summary="Series the loaded forecaster knows.")
 def forecast_series(request: Request) -> Any:
     fc = getattr(request.app.state, "forecaster", None)
     if fc is None:
-        return _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
+        raise _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
     return {
         "train_end": f"{fc.end_date:%Y-%m-%d}",
         "series": [
@@ -85,14 +69,14 @@ def forecast(
 ) -> Any:
     fc = getattr(request.app.state, "forecaster", None)
     if fc is None:
-        return _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
+        raise _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
     try:
         table = fc.forecast_series(series, horizon)
     except HotlineError as exc:
-        return _error(exc)
+        raise _error(exc) from exc
     sm = fc.models[series]
     points = [
-        {k: _jsonable(v) for k, v in r.items() if k not in ("series", "model", "interval")}
+        {k: jsonable(v) for k, v in r.items() if k not in ("series", "model", "interval")}
         for r in table.to_dict(orient="records")
     ]
     return {
@@ -113,17 +97,17 @@ def list_alerts(
 ) -> Any:
     store = getattr(request.app.state, "store", None)
     if store is None:
-        return _unavailable("event store", "set HOTLINE_STORE_URL to the store written by `hotline events`")
+        raise _unavailable("event store", "set HOTLINE_STORE_URL to the store written by `hotline events`")
     if since is not None:
         try:
             pd.Timestamp(since)
         except ValueError:
-            return _envelope(f"since={since!r} is not a date; use YYYY-MM-DD", "validation_error", 422)
+            raise InvalidInput(f"since={since!r} is not a date; use YYYY-MM-DD") from None
     try:
         frame = store.read_alerts(since=since, limit=limit)
     except HotlineError as exc:
-        return _error(exc)
-    alerts = [{k: _jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+        raise _error(exc) from exc
+    alerts = [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
     return {"count": len(alerts), "alerts": alerts}
 
 
@@ -149,27 +133,21 @@ class ReplyRiskRequest(BaseModel):
 def reply_risk(request: Request, body: ReplyRiskRequest | list[OpenCase]) -> Any:
     sm = getattr(request.app.state, "survival", None)
     if sm is None:
-        return _unavailable(
+        raise _unavailable(
             "survival model", "fit one with `hotline survival fit` and set HOTLINE_SURVIVAL_DIR"
         )
     req = body if isinstance(body, ReplyRiskRequest) else ReplyRiskRequest(cases=body)
     if len(req.cases) > MAX_CASES:
-        return _envelope(f"at most {MAX_CASES} cases per request", "payload_too_large", 413)
+        raise PayloadTooLarge(f"at most {MAX_CASES} cases per request")
     as_of = pd.Timestamp(req.as_of) if req.as_of else pd.Timestamp.now().floor("s")
     frame = pd.DataFrame([c.model_dump() for c in req.cases])
     times = pd.to_datetime(frame["time"], errors="coerce", format="mixed")
     bad = frame.loc[times.isna(), "id"].tolist()
     if bad:
-        return _envelope(
-            f"unparseable time for case(s) {', '.join(bad[:5])}; use YYYY-MM-DD HH:MM:SS",
-            "validation_error",
-            422,
-        )
+        raise InvalidInput(f"unparseable time for case(s) {', '.join(bad[:5])}; use YYYY-MM-DD HH:MM:SS")
     late = frame.loc[times > as_of, "id"].tolist()
     if late:
-        return _envelope(
-            f"case(s) {', '.join(late[:5])} were filed after as_of={as_of}", "validation_error", 422
-        )
+        raise InvalidInput(f"case(s) {', '.join(late[:5])} were filed after as_of={as_of}")
     if frame["urgency"].isna().all():
         frame = frame.drop(columns=["urgency"])
     for col in ("category", "district"):
@@ -181,6 +159,6 @@ def reply_risk(request: Request, body: ReplyRiskRequest | list[OpenCase]) -> Any
         cases = prepare_cases(frame, sm.config, analysis_date=as_of, source="request")
         table = sm.predict(cases, deadline_days=req.deadline_days, as_of=as_of)
     except HotlineError as exc:
-        return _error(exc)
-    results = [{k: _jsonable(v) for k, v in r.items()} for r in table.to_dict(orient="records")]
+        raise _error(exc) from exc
+    results = [{k: jsonable(v) for k, v in r.items()} for r in table.to_dict(orient="records")]
     return {"as_of": as_of.isoformat(sep=" "), "deadline_days": req.deadline_days, "results": results}
