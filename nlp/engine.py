@@ -34,29 +34,14 @@ from nlp.classifier import (
     TfidfClassifier,
     TransformerClassifier,
     load_classifier,
+    resolve_model_dir,
     softmax,
 )
-from nlp.errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
 # torch.set_num_threads is process-wide; engines loaded side by side (a reload) must not race.
 _THREADS_LOCK = threading.Lock()
-
-
-def resolve_model(path: str | os.PathLike[str]) -> Path:
-    """A model directory, or the version a registry's ``current`` names."""
-    from nlp import classifier
-
-    resolver = getattr(classifier, "resolve_model_dir", None)
-    if resolver is not None:
-        return Path(resolver(path))
-    d = Path(path)
-    if not d.is_dir():
-        raise ModelNotFoundError(
-            f"model directory {path} not found; train one with `hotline train` or point --model at a model directory"
-        )
-    return d
 
 
 @dataclass
@@ -168,7 +153,7 @@ class InferenceEngine:
     def load(cls, path: str | os.PathLike[str], config: EngineConfig | None = None) -> InferenceEngine:
         """Load a model directory or a registry's current version."""
         config = config or EngineConfig()
-        d = resolve_model(path)
+        d = resolve_model_dir(path)
         info = ModelInfo.load(d)
         if info.model_type in ("transformer", "fusion"):
             _set_torch_threads(config.num_threads)

@@ -116,10 +116,9 @@ def export_onnx(
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from nlp.classifier import OnnxClassifier, TransformerClassifier
-    from nlp.engine import resolve_model
+    from nlp.classifier import OnnxClassifier, TransformerClassifier, resolve_model_dir
 
-    src = resolve_model(model_dir)
+    src = resolve_model_dir(model_dir)
     info = ModelInfo.load(src)
     if info.model_type != "transformer":
         raise ModelNotFoundError(
