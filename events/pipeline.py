@@ -37,7 +37,7 @@ from events.grouping import METHODS, GroupingConfig, IncidentGrouper
 from events.hot import summarize_incidents
 from events.signals import refresh_signals
 from events.store import EventStore, caller_key
-from nlp.errors import ConfigError, HotlineError, ModelNotFoundError
+from nlp.errors import ConfigError, HotlineError
 from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
 from nlp.location import normalize_district
 from nlp.text import join_title_text
@@ -189,43 +189,30 @@ class _ModelCategories:
 
     def __init__(self, model_dir: str) -> None:
         self.model_dir = model_dir
-        self.model: Any = None
-        self.version = "unknown"
+        self.engine: Any = None
 
-    def _load(self) -> None:
-        try:
-            from nlp.classifier import load_classifier
-        except ModuleNotFoundError as exc:
-            raise ModelNotFoundError(
-                "--model needs the classifier (nlp/classifier.py), which this installation does not have; "
-                "run `hotline classify INPUT --store URL` first or give the log a label column"
-            ) from exc
-        self.model = load_classifier(self.model_dir)
-        info = getattr(self.model, "info", None)
-        self.version = str(getattr(info, "version", None) or Path(self.model_dir).name)
+    @property
+    def version(self) -> str:
+        return self.engine.version if self.engine is not None else "unknown"
 
     def predict(self, texts: list[str]) -> tuple[list[str], list[dict[str, float]], pd.DataFrame]:
-        if self.model is None:
-            self._load()
-        from nlp.classifier import predict_proba
+        from nlp.engine import InferenceEngine
 
-        probs = predict_proba(self.model, texts)
-        labels = list(self.model.labels)
-        info = getattr(self.model, "info", None)
-        thresholds = dict(getattr(info, "thresholds", {}) or {})
-        top = probs.argmax(axis=1)
-        names = [labels[i] for i in top]
+        if self.engine is None:
+            # The engine applies the model's temperature and review thresholds, as classify does.
+            self.engine = InferenceEngine.load(self.model_dir)
+        out = self.engine.predict_arrays(texts)
+        probs, labels = out.probs, self.engine.labels
+        names = [labels[i] for i in out.top]
         scores = [{labels[j]: float(p[j]) for j in np.argsort(-p)[:5]} for p in probs]
         preds = pd.DataFrame(
             {
                 "label": names,
-                "score": probs.max(axis=1).astype(float),
+                "score": probs.max(axis=1).astype(float) if len(probs) else np.zeros(0),
                 "top_k": [
                     json.dumps({k: round(v, 4) for k, v in s.items()}, ensure_ascii=False) for s in scores
                 ],
-                "needs_review": [
-                    float(p.max()) < thresholds.get(n, 0.0) for p, n in zip(probs, names, strict=True)
-                ],
+                "needs_review": out.needs_review.astype(bool),
                 "model_version": self.version,
             }
         )

@@ -132,10 +132,8 @@ def test_hot_without_a_store_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_model_classifies_unlabelled_rows(tmp_path: Path) -> None:
-    try:
-        from tests.test_classifier import fit_tfidf
-    except ImportError:  # the classifier area is not in this checkout
-        pytest.skip("nlp.classifier test helpers not available")
+    from tests.test_classifier import LABELS, fit_tfidf
+
     model_dir = fit_tfidf().save(tmp_path / "model")
     log = write_log(tmp_path / "log.csv", labels=False)
     store = tmp_path / "ev.db"
@@ -146,6 +144,9 @@ def test_model_classifies_unlabelled_rows(tmp_path: Path) -> None:
     with EventStore(store) as st:
         assert st.counts()["predictions"] == 10
         assert set(st.read_events()["category_source"]) == {"model"}
+        preds = st.read_predictions()
+        assert set(preds["label"]) <= set(LABELS) and preds["score"].between(0, 1).all()
+        assert set(preds["model_version"]) == {"model"}  # the engine's version: the directory name
 
 
 def test_regroup_rebuilds_the_same_incidents(loaded: tuple[Path, Path], tmp_path: Path) -> None:

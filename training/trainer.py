@@ -141,23 +141,10 @@ def make_collate(pad_id: int) -> Any:
 
 
 def resolve_base_model(name_or_path: str) -> str:
-    """A local directory or hub name for the base model (offline-safe).
+    """A local directory or hub name for the base model (offline-safe; see ``nlp.base_model``)."""
+    from nlp.base_model import resolve_model_name_or_path
 
-    Delegates to :func:`nlp.base_model.resolve_model_name_or_path` where that module exists.
-    """
-    try:
-        from nlp.base_model import resolve_model_name_or_path
-    except ModuleNotFoundError as exc:
-        if exc.name != "nlp.base_model":
-            raise
-    else:
-        return str(resolve_model_name_or_path(name_or_path))
-    if Path(name_or_path).is_dir():
-        return str(name_or_path)
-    raise ModelNotFoundError(
-        f"base model {name_or_path!r} not found: pass a local model directory "
-        "(build one with `hotline base-model build --out DIR`)"
-    )
+    return str(resolve_model_name_or_path(name_or_path))
 
 
 def load_base_model(config: TrainConfig, labels: Sequence[str]) -> tuple[Any, Any]:
