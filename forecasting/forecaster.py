@@ -48,7 +48,7 @@ from forecasting.backtest import (
     apply_offsets,
     choose,
     chosen_quantiles,
-    count_quantiles,
+    count_intervals,
     coverage,
     holdout_eval,
     mase_scale,
@@ -325,7 +325,7 @@ class Forecaster:
             psd = (pq[hi] - pq[lo]) / (2 * stats.norm.ppf(hi))
             mean = share * pmean
             var = share**2 * psd**2 + share * (1 - share) * pmean
-            return parent_hist, mean, count_quantiles(mean, var, tuple(levels))
+            return parent_hist, mean, count_intervals(mean, var, self.config.intervals)
         hist = history[key] if history is not None and key in history else self.series[key]
         if len(hist) < self.config.lags + 1 and any(m in ("gbm", "mlp") for m in sm.members):
             raise SignalsError(
@@ -463,7 +463,7 @@ class Forecaster:
             psd = (pq[hi] - pq[lo]) / (2 * stats.norm.ppf(hi))
             mean = shares[:, None] * pmean
             var = shares[:, None] ** 2 * psd**2 + shares[:, None] * (1 - shares[:, None]) * pmean
-            qs = count_quantiles(mean, var, tuple(lv for c in config.intervals for lv in qlevels(c)))
+            qs = count_intervals(mean, var, config.intervals)
             actual = np.array([y[c : c + config.horizon] for c in cuts])
             scale = np.array([mase_scale(y[:c], config.season) for c in cuts])
             naive = np.array(

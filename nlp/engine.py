@@ -7,9 +7,9 @@ human's review (per-class thresholds stored with the model) and whether the text
 the model's input length.
 
 Speed comes from three things. Inputs are tokenized once and sorted by length, then cut into
-buckets whose padded size (batch x width) stays under ``max_batch_tokens``: complaints range
-from ten characters to thousands, and padding a short one to the longest in a random batch
-wastes most of the compute. Forward passes run under ``torch.inference_mode``. The thread count
+buckets whose padded size (batch x width) stays under ``max_batch_tokens`` and whose padding
+stays under ``max_padding`` of the real tokens: complaints range from ten characters to
+thousands, and padding a short one to the longest in a random batch wastes most of the compute. Forward passes run under ``torch.inference_mode``. The thread count
 is set once (``num_threads``), because PyTorch's default of one thread per core fights with
 every other process on a shared machine.
 """
@@ -52,6 +52,10 @@ class EngineConfig:
     # Padded tokens per forward pass. On CPU, passes beyond ~2k tokens fall out of cache (the
     # attention scores grow with batch x length^2) and run slower per text, not faster.
     max_batch_tokens: int = 2048
+    # Padding allowed per forward pass, as a share of the real tokens. A micro-batch of requests
+    # arrives in random lengths (30-256 tokens); padded into one pass, a quarter or more of the
+    # compute goes to padding, which on a compute-bound CPU is slower than one pass per text.
+    max_padding: float = 0.2
     num_threads: int | None = None
     top_k: int = 3
     device: str = "cpu"
@@ -61,6 +65,10 @@ class EngineConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_batch_tokens < 8:
             raise ValueError(f"max_batch_tokens must be >= 8, got {self.max_batch_tokens}")
+        if self.max_padding < 0:
+            raise ValueError(
+                f"max_padding must be >= 0 (a share of the real tokens; 0.2 = 20%), got {self.max_padding}"
+            )
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(
                 f"num_threads must be >= 1 (or unset for the library default), got {self.num_threads}"
@@ -110,24 +118,32 @@ class BatchOutput:
         return self.probs.argmax(axis=1) if len(self.probs) else np.zeros(0, dtype=np.int64)
 
 
-def length_buckets(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
+def length_buckets(
+    lengths: Sequence[int], batch_size: int, max_batch_tokens: int, max_padding: float | None = None
+) -> list[np.ndarray]:
     """Indices grouped into batches of similar length.
 
-    Sorted by length, a batch grows while it has fewer than ``batch_size`` members and its padded
-    size (members x longest) stays within ``max_batch_tokens``; a single over-long input still
-    gets a batch of its own.
+    Sorted by length, a batch grows while it has fewer than ``batch_size`` members, its padded
+    size (members x longest) stays within ``max_batch_tokens`` and, when ``max_padding`` is
+    given, its padding stays within that share of its real tokens; a single over-long input
+    still gets a batch of its own.
     """
-    order = np.argsort(np.asarray(lengths), kind="stable")
+    lengths = np.asarray(lengths)
+    order = np.argsort(lengths, kind="stable")
     batches: list[np.ndarray] = []
     start = 0
     n = len(order)
     while start < n:
         end = start + 1
-        while (
-            end < n
-            and end - start < batch_size
-            and (end - start + 1) * lengths[order[end]] <= max_batch_tokens
-        ):
+        real = int(lengths[order[start]])
+        while end < n and end - start < batch_size:
+            width = int(lengths[order[end]])
+            padded = (end - start + 1) * width
+            if padded > max_batch_tokens:
+                break
+            if max_padding is not None and padded - (real + width) > max_padding * (real + width):
+                break
+            real += width
             end += 1
         batches.append(order[start:end])
         start = end
@@ -260,7 +276,12 @@ class InferenceEngine:
     ) -> tuple[np.ndarray, list[bool]]:
         ids, truncated = clf.encode(texts)
         out = np.zeros((len(ids), len(clf.labels)), dtype=np.float32)
-        buckets = length_buckets([len(x) for x in ids], self.config.batch_size, self.config.max_batch_tokens)
+        buckets = length_buckets(
+            [len(x) for x in ids],
+            self.config.batch_size,
+            self.config.max_batch_tokens,
+            self.config.max_padding,
+        )
         if isinstance(clf, OnnxClassifier):
             for idx in buckets:
                 out[idx] = clf.forward([ids[i] for i in idx])

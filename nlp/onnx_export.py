@@ -277,10 +277,11 @@ def _quantize(fp32_path: Path, target: Path, tmp: Path, *, preprocess: bool = Tr
             str(source),
             str(target),
             weight_type=QuantType.QInt8,
-            # Measured on an AVX2 EPYC (no VNNI): per-tensor weights ran ~1.3x faster than
-            # per-channel, and reduce_range (7-bit weights) avoids the u8s8 16-bit saturation
-            # of AVX2's VPMADDUBSW that ONNX Runtime warns about.
-            per_channel=False,
+            # Per-channel scales keep the fine-tuned Teddy model's predictions (98.8% agreement
+            # with fp32 against 94.6% per-tensor, at the same speed on an idle AVX2 EPYC), and
+            # reduce_range (7-bit weights) avoids the u8s8 16-bit saturation of AVX2's
+            # VPMADDUBSW that ONNX Runtime warns about.
+            per_channel=True,
             reduce_range=True,
             # Quantising the embedding table (Gather) costs accuracy on a 250k-token vocabulary
             # and buys no speed: lookups are not matrix products.

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.engine_config = EngineConfig(
         batch_size=settings.max_batch_size,
         max_batch_tokens=settings.max_batch_tokens,
+        max_padding=settings.max_padding,
         num_threads=settings.num_threads,
         top_k=settings.top_k,
     )

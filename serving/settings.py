@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     # A CPU forward pass over more than ~2k padded tokens runs out of cache (attention scores
     # grow with batch x length^2): measured slower per text than smaller passes.
     max_batch_tokens: int = Field(2048, ge=64, description="Padded tokens per forward pass (engine buckets).")
+    max_padding: float = Field(
+        0.2,
+        ge=0,
+        description="Padding allowed in a forward pass, as a share of its real tokens; a micro-batch "
+        "of mixed lengths is split into passes of similar length (raise it on a GPU).",
+    )
     num_threads: int | None = Field(
         None, ge=1, description="CPU threads for inference (torch / ONNX Runtime)."
     )

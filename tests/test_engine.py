@@ -189,3 +189,19 @@ def test_export_refuses_non_transformers_and_evaluates(
     assert report["rows"] == len(TEXTS)
     assert report["before"]["accuracy"] == 1.0 and report["after"]["accuracy"] == 1.0
     assert report["agreement"] == 1.0
+
+
+def test_length_buckets_split_mixed_lengths_to_bound_padding() -> None:
+    lengths = [30, 250, 32, 240, 35, 245, 31, 120]
+    plain = length_buckets(lengths, batch_size=16, max_batch_tokens=10_000)
+    assert len(plain) == 1  # one pass, padded to 250: 2000 slots for 983 real tokens
+    capped = length_buckets(lengths, batch_size=16, max_batch_tokens=10_000, max_padding=0.2)
+    assert sorted(int(i) for b in capped for i in b) == list(range(len(lengths)))
+    for b in capped:
+        widths = [lengths[i] for i in b]
+        assert len(b) * max(widths) - sum(widths) <= 0.2 * sum(widths)
+    assert [sorted(lengths[i] for i in b) for b in capped] == [[30, 31, 32, 35], [120], [240, 245, 250]]
+    # Equal lengths never pad, so the cap does not split them.
+    assert len(length_buckets([64] * 10, batch_size=16, max_batch_tokens=10_000, max_padding=0.0)) == 1
+    with pytest.raises(ValueError, match="max_padding"):
+        EngineConfig(max_padding=-0.1)

@@ -100,3 +100,30 @@ def test_working_clock_counts_only_working_time() -> None:
     end = add_working_days(pd.Series(pd.to_datetime(["2019-01-25 18:00"])), 15)[0]
     # 15 working days across 春节 2019 (4-10 Feb off, 2-3 Feb worked).
     assert f"{end:%Y-%m-%d %H:%M}" == "2019-02-20 18:00"
+
+
+def test_count_intervals_cover_close_to_nominal_on_sparse_counts() -> None:
+    from scipy import stats
+
+    from forecasting.backtest import count_intervals, qlevels
+
+    rng = np.random.default_rng(0)
+    means = np.repeat([0.3, 0.9, 1.5, 3.0, 12.0], 4000)
+    counts = rng.poisson(means)
+    qs = count_intervals(means, means, (0.8, 0.95))
+    cov = coverage(counts, qs, (0.8, 0.95))
+    plain = {lv: stats.poisson.ppf(lv, means) for c in (0.8, 0.95) for lv in qlevels(c)}
+    plain_cov = coverage(counts, plain, (0.8, 0.95))
+    # Plain quantile bounds of a discrete count over-cover; the chosen bounds are closer.
+    assert plain_cov[0.8] > 0.86
+    assert abs(cov[0.8] - 0.8) < abs(plain_cov[0.8] - 0.8) and 0.75 <= cov[0.8] <= 0.85
+    assert 0.92 <= cov[0.95] <= 0.98
+    # Mean 0.9: [0, 1] holds 77% of the mass, the quantile bounds [0, 2] hold 94%.
+    i = int(np.argmax(means == 0.9))
+    assert (qs[0.1][i], qs[0.9][i]) == (0.0, 1.0)
+    # Nested intervals; overdispersed counts get wider ones; a zero mean gives [0, 0].
+    assert np.all(qs[0.025] <= qs[0.1]) and np.all(qs[0.975] >= qs[0.9])
+    wide = count_intervals(np.array([3.0]), np.array([9.0]), (0.8,))
+    assert wide[0.9][0] > qs[0.9][int(np.argmax(means == 3.0))]
+    zero = count_intervals(np.array([0.0]), np.array([0.0]), (0.8,))
+    assert (zero[0.1][0], zero[0.9][0]) == (0.0, 0.0)

@@ -1,0 +1,115 @@
+"""Which dynamic-int8 settings keep a fine-tuned model's predictions: per-tensor vs per-channel.
+
+    python bench/int8_settings.py --model artifacts/bench/e5-teddy-256/model --texts 240
+
+Exports the model to fused fp32 ONNX once (``nlp.onnx_export``), quantises it with each setting
+below through ``onnxruntime.quantization.quantize_dynamic`` (MatMul, Gemm and fused Attention;
+the classifier layer stays fp32, as in ``hotline export --quantize``), and runs torch fp32, fp32
+ONNX and every int8 variant through :class:`nlp.engine.InferenceEngine` on the same Teddy test
+texts, interleaved block by block. Reports texts/s, speed relative to torch, argmax agreement
+with torch and the largest probability change. Prints "dataset not found" without the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SPLIT_TEST = REPO / "artifacts" / "bench" / "teddy" / "test.parquet"
+
+VARIANTS = {
+    "per_tensor_reduce_range": {"per_channel": False, "reduce_range": True},
+    "per_channel_reduce_range": {"per_channel": True, "reduce_range": True},
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, required=True, help="Fine-tuned transformer model directory")
+    ap.add_argument("--texts", type=int, default=240)
+    ap.add_argument("--blocks", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json-out", type=Path, default=REPO / "artifacts" / "bench" / "serving_results.jsonl")
+    args = ap.parse_args()
+    if not SPLIT_TEST.exists():
+        print(f"dataset not found: {SPLIT_TEST} (written by bench/accuracy.py from teddy2020)")
+        return 0
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import numpy as np
+    import pandas as pd
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from nlp.engine import EngineConfig, InferenceEngine
+    from nlp.onnx_export import _head_nodes, export_onnx
+
+    tmp = Path(tempfile.mkdtemp(prefix="hotline-int8-"))
+    export_onnx(args.model, tmp / "fp32", quantize=False)
+    fp32 = tmp / "fp32" / "model.onnx"
+    for name, opts in VARIANTS.items():
+        d = tmp / name
+        shutil.copytree(tmp / "fp32", d, ignore=shutil.ignore_patterns("model.onnx"))
+        quantize_dynamic(
+            str(fp32),
+            str(d / "model.onnx"),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gemm", "Attention"],
+            nodes_to_exclude=_head_nodes(fp32),
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+            **opts,
+        )
+    texts = list(pd.read_parquet(SPLIT_TEST)["text"])[: args.texts]
+    cfg = EngineConfig(num_threads=args.threads)
+    engines = {
+        "torch_fp32": InferenceEngine.load(args.model, cfg),
+        "onnx_fp32": InferenceEngine.load(tmp / "fp32", cfg),
+    }
+    engines.update({name: InferenceEngine.load(tmp / name, cfg) for name in VARIANTS})
+    for engine in engines.values():
+        engine.predict_arrays(texts[:8])
+    seconds = dict.fromkeys(engines, 0.0)
+    probs: dict[str, list] = {k: [] for k in engines}
+    names = list(engines)
+    for b, idx in enumerate(np.array_split(np.arange(len(texts)), args.blocks)):
+        block = [texts[i] for i in idx]
+        for name in names[b % len(names) :] + names[: b % len(names)]:
+            t0 = time.perf_counter()
+            probs[name].append(engines[name].predict_arrays(block).probs)
+            seconds[name] += time.perf_counter() - t0
+    ref = np.concatenate(probs["torch_fp32"])
+    rows = {}
+    for name in names:
+        p = np.concatenate(probs[name])
+        rows[name] = {
+            "texts_per_s": round(len(texts) / seconds[name], 2),
+            "speed_vs_torch": round(seconds["torch_fp32"] / seconds[name], 2),
+            "agreement_with_torch": round(float((p.argmax(1) == ref.argmax(1)).mean()), 4),
+            "max_prob_change": round(float(np.abs(p - ref).max()), 4),
+        }
+    result = {
+        "bench": "int8_settings",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python " + " ".join(sys.argv),
+        "load_avg_1m": os.getloadavg()[0],
+        "texts": len(texts),
+        "threads": args.threads,
+        "results": rows,
+    }
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    with open(args.json_out, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(result, ensure_ascii=False) + "\n")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
