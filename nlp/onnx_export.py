@@ -261,7 +261,9 @@ def _preprocess(path: Path, tmp: Path) -> Path:
     return path
 
 
-def _quantize(fp32_path: Path, target: Path, tmp: Path, *, preprocess: bool = True) -> None:
+def _quantize(
+    fp32_path: Path, target: Path, tmp: Path, *, preprocess: bool = True, per_channel: bool = True
+) -> None:
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -281,7 +283,7 @@ def _quantize(fp32_path: Path, target: Path, tmp: Path, *, preprocess: bool = Tr
             # with fp32 against 94.6% per-tensor, at the same speed on an idle AVX2 EPYC), and
             # reduce_range (7-bit weights) avoids the u8s8 16-bit saturation of AVX2's
             # VPMADDUBSW that ONNX Runtime warns about.
-            per_channel=True,
+            per_channel=per_channel,
             reduce_range=True,
             # Quantising the embedding table (Gather) costs accuracy on a 250k-token vocabulary
             # and buys no speed: lookups are not matrix products.
