@@ -147,10 +147,14 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("HOTLINE_API_KEYS", "k1,k2")
     monkeypatch.setenv("HOTLINE_MAX_BATCH_SIZE", "8")
     monkeypatch.setenv("HOTLINE_MODEL_DIR", str(tmp_path))
+    monkeypatch.setenv("HOTLINE_MAX_PADDING", "0.5")
     s = Settings()
     assert s.api_keys == ["k1", "k2"] and s.max_batch_size == 8 and s.model_dir == tmp_path
+    assert s.max_padding == 0.5
     with pytest.raises(ValueError):
         Settings(max_batch_size=0)
+    with pytest.raises(ValueError):
+        Settings(max_padding=-0.1)
 
 
 def test_concurrent_requests_are_coalesced_and_answered_correctly(model_dirs: tuple[Path, Path]) -> None:
@@ -274,3 +278,11 @@ def test_event_and_forecast_routers_are_mounted_behind_auth(model_dirs: tuple[Pa
         assert_envelope(c.get("/v1/hot"), 401, "unauthorized")
         r = c.get("/v1/forecast", headers={"Authorization": "Bearer k"})
         assert r.status_code == 503 and set(r.json()) == {"error", "error_type"}
+
+
+def test_engine_limits_come_from_settings(model_dirs: tuple[Path, Path]) -> None:
+    with make_client(model_dirs[0], max_batch_tokens=512, max_padding=0.05) as c:
+        cfg = c.app.state.engine_config
+        assert (cfg.max_batch_tokens, cfg.max_padding) == (512, 0.05)
+        assert c.app.state.batcher.engine.config.max_padding == 0.05
+        assert c.post("/v1/classify", json={"id": "1", "text": TEXTS[0]}).status_code == 200
