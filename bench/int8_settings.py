@@ -4,10 +4,10 @@
 
 Exports the model to fused fp32 ONNX once (``nlp.onnx_export``), quantises it with the
 export's own quantiser (``hotline export --quantize``: MatMul, Gemm and fused Attention, 7-bit
-weights, the classifier layer fp32) with per-tensor and with per-channel weights, and runs torch fp32, fp32
-ONNX and every int8 variant through :class:`nlp.engine.InferenceEngine` on the same Teddy test
-texts, interleaved block by block. Reports texts/s, speed relative to torch, argmax agreement
-with torch and the largest probability change. Prints "dataset not found" without the data.
+weights, the classifier layer fp32) with per-tensor and with per-channel weights, and runs
+torch fp32, fp32 ONNX and every int8 variant through :class:`nlp.engine.InferenceEngine` on the
+same Teddy test texts, interleaved block by block. Reports texts/s, speed relative to torch,
+argmax agreement with torch and the largest probability change. Prints "dataset not found" without the data.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 SPLIT_TEST = REPO / "artifacts" / "bench" / "teddy" / "test.parquet"
 
 VARIANTS = {"per_tensor_reduce_range": False, "per_channel_reduce_range": True}  # per_channel
@@ -43,6 +43,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
     import pandas as pd
+    from throughput import interleaved
 
     from nlp.engine import EngineConfig, InferenceEngine
     from nlp.onnx_export import _quantize, export_onnx
@@ -63,15 +64,12 @@ def main() -> int:
     engines.update({name: InferenceEngine.load(tmp / name, cfg) for name in VARIANTS})
     for engine in engines.values():
         engine.predict_arrays(texts[:8])
-    seconds = dict.fromkeys(engines, 0.0)
-    probs: dict[str, list] = {k: [] for k in engines}
+    blocks = [[texts[i] for i in idx] for idx in np.array_split(np.arange(len(texts)), args.blocks)]
+    seconds, probs = interleaved(
+        {name: (lambda block, e=engine: e.predict_arrays(block).probs) for name, engine in engines.items()},
+        blocks,
+    )
     names = list(engines)
-    for b, idx in enumerate(np.array_split(np.arange(len(texts)), args.blocks)):
-        block = [texts[i] for i in idx]
-        for name in names[b % len(names) :] + names[: b % len(names)]:
-            t0 = time.perf_counter()
-            probs[name].append(engines[name].predict_arrays(block).probs)
-            seconds[name] += time.perf_counter() - t0
     ref = np.concatenate(probs["torch_fp32"])
     rows = {}
     for name in names:

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json-out", type=Path, default=REPO / "artifacts" / "bench" / "serving_results.jsonl")
     args = ap.parse_args()
-    from throughput import MESSAGES, load_texts
+    from throughput import MESSAGES, interleaved, load_texts
 
     if not MESSAGES.exists():
         print(f"dataset not found: {MESSAGES}")
@@ -59,13 +58,10 @@ def main() -> int:
     for engine in engines.values():
         engine.predict_arrays(texts[:8])
         engine.batches_run = 0
-    seconds = dict.fromkeys(engines, 0.0)
+    seconds, _ = interleaved(
+        {name: (lambda batch, e=engine: e.predict_arrays(batch)) for name, engine in engines.items()}, batches
+    )
     names = list(engines)
-    for i, batch in enumerate(batches):
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            t0 = time.perf_counter()
-            engines[name].predict_arrays(batch)
-            seconds[name] += time.perf_counter() - t0
     n = args.size * args.batches
     result = {
         "bench": "microbatch_padding",

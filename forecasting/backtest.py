@@ -260,8 +260,8 @@ def count_intervals(
     """Central intervals for a count with the given mean and variance, by quantile level.
 
     The count is negative binomial (Poisson where ``var <= mean``). Plain quantile bounds of a
-    discrete distribution over-cover: for a mean of 0.9 the 10%-90% quantiles give [0, 2], which
-    holds 93% of the mass, when [0, 1] holds 76%. Each interval therefore takes, among the
+    discrete distribution over-cover: for a Poisson mean of 0.9 the 10%-90% quantiles give
+    [0, 2], which holds 94% of the mass, when [0, 1] holds 77%. Each interval therefore takes, among the
     quantile bounds and the bounds one step inside them, the integer interval whose probability
     is closest to the nominal level (the wider one on a tie); a wider level's interval is then
     widened where needed to contain the narrower one.
