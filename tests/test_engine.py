@@ -205,3 +205,26 @@ def test_length_buckets_split_mixed_lengths_to_bound_padding() -> None:
     assert len(length_buckets([64] * 10, batch_size=16, max_batch_tokens=10_000, max_padding=0.0)) == 1
     with pytest.raises(ValueError, match="max_padding"):
         EngineConfig(max_padding=-0.1)
+
+
+def test_speed_ceiling_bench_runs_on_a_tiny_model(transformer_dir: Path, tmp_path: Path) -> None:
+    """bench/speed_ceiling.py end to end (tiny model, fixed length): every path timed, ratios derived."""
+    import json
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "ceiling.jsonl"
+    cmd = [sys.executable, str(repo / "bench" / "speed_ceiling.py"), "--model", str(transformer_dir)]
+    cmd += ["--length", "12", "--batch", "3", "--rounds", "1", "--threads", "1", "--json-out", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    result = json.loads(out.read_text(encoding="utf-8").splitlines()[-1])
+    assert result["tokens_per_text"] == 12 and result["batch"] == 3
+    paths = {f"{m}_{b}" for m in ("torch_fp32", "onnx_fp32", "onnx_int8") for b in ("batch1", "batch3")}
+    assert set(result["ms_per_text"]) == paths
+    assert all(ms > 0 for ms in result["ms_per_text"].values())
+    assert set(result["batching_gain"]) == {"torch_fp32", "onnx_fp32", "onnx_int8"}
+    assert result["int8_gain_vs_onnx_fp32"] > 0
+    assert set(result["gemm_gflops"]) == {"tokens_12", "tokens_36"}
+    for rates in result["gemm_gflops"].values():
+        assert set(rates) == {"torch_fp32", "onnx_fp32", "onnx_int8"} and min(rates.values()) > 0
