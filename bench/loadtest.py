@@ -6,6 +6,11 @@ The service runs in a subprocess (uvicorn, as in production); an asyncio + httpx
 reports throughput, p50/p95/p99 latency and errors. "Batching off" is ``--max-batch-size 1
 --max-wait-ms 0``: every request is its own forward pass.
 
+Both services run side by side (an idle one costs memory, not CPU) and the two modes take turns
+at each level, ``--rounds`` times in rotating order, so that drift in the machine's speed
+(±15% between back-to-back runs on a shared VM) hits both alike; throughput is all requests of
+a mode over all its seconds, latency percentiles are over all its requests.
+
     python bench/loadtest.py --model artifacts/bench/e5-teddy-256/model --threads 2
 """
 
@@ -75,6 +80,7 @@ async def wait_ready(base: str, timeout: float = 300) -> None:
 
 
 async def run_level(base: str, complaints: list[dict[str, str]], concurrency: int, total: int) -> dict:
+    """``total`` requests with ``concurrency`` in flight; raw latencies (seconds) and errors."""
     import httpx
 
     latencies: list[float] = []
@@ -99,20 +105,28 @@ async def run_level(base: str, complaints: list[dict[str, str]], concurrency: in
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
+    return {"seconds": elapsed, "latencies": latencies, "errors": errors}
+
+
+def summarise(concurrency: int, rounds: list[dict]) -> dict:
+    """One row for a level and mode from its rounds: pooled requests, seconds and latencies."""
+    latencies = sorted(x for r in rounds for x in r["latencies"])
+    seconds = sum(r["seconds"] for r in rounds)
 
     def pct(p: float) -> float:
         return round(1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))], 1)
 
     return {
         "clients": concurrency,
-        "requests": total,
-        "seconds": round(elapsed, 2),
-        "requests_per_s": round(total / elapsed, 2),
+        "requests": len(latencies),
+        "rounds": len(rounds),
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(len(latencies) / seconds, 2),
+        "requests_per_s_by_round": [round(len(r["latencies"]) / r["seconds"], 2) for r in rounds],
         "p50_ms": pct(0.50),
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
-        "errors": errors,
+        "errors": sum(r["errors"] for r in rounds),
     }
 
 
@@ -133,7 +147,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--clients", default="1,8,32")
-    ap.add_argument("--requests", type=int, default=200, help="Per level (at least 4 x clients).")
+    ap.add_argument("--requests", type=int, default=200, help="Per level and mode (at least 4 x clients).")
+    ap.add_argument("--rounds", type=int, default=3, help="Turns the two modes take at each level.")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32, help="max_batch_size with batching on.")
     ap.add_argument("--wait-ms", type=float, default=5.0, help="max_wait_ms with batching on.")
@@ -142,33 +157,53 @@ def main() -> int:
     if not MESSAGES.exists():
         print(f"dataset not found: {MESSAGES}")
         return 0
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     complaints = load_complaints(1000)
     random.Random(0).shuffle(complaints)
     levels = [int(c) for c in args.clients.split(",")]
     modes = {"batching_on": (args.batch_size, args.wait_ms), "batching_off": (1, 0.0)}
-    results: dict[str, list[dict]] = {}
-    for mode, (batch, wait_ms) in modes.items():
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = Path(os.environ.get("TMPDIR", "/tmp")) / f"hotline-loadtest-{mode}.log"
-        server = start_server(args.model, port, batch, wait_ms, args.threads, log)
-        try:
+    bases: dict[str, str] = {}
+    servers: list[subprocess.Popen] = []
+    results: dict[str, list[dict]] = {mode: [] for mode in modes}
+    try:
+        for mode, (batch, wait_ms) in modes.items():
+            port = free_port()
+            bases[mode] = f"http://127.0.0.1:{port}"
+            log = Path(os.environ.get("TMPDIR", "/tmp")) / f"hotline-loadtest-{mode}.log"
+            servers.append(start_server(args.model, port, batch, wait_ms, args.threads, log))
+        for base in bases.values():
             asyncio.run(wait_ready(base))
             asyncio.run(run_level(base, complaints, 4, 16))  # warm-up
-            results[mode] = []
-            for c in levels:
-                before = asyncio.run(scrape_batches(base))
-                row = asyncio.run(run_level(base, complaints, c, max(args.requests, 4 * c)))
-                after = asyncio.run(scrape_batches(base))
-                passes = after["hotline_batch_size_count"] - before.get("hotline_batch_size_count", 0)
-                texts = after["hotline_batch_size_sum"] - before.get("hotline_batch_size_sum", 0)
+        names = list(modes)
+        for c in levels:
+            # Every round keeps all clients busy for a few waves, so the last, partly filled
+            # wave does not dominate a round.
+            per_round = max(max(args.requests, 4 * c) // args.rounds, 2 * c)
+            rounds: dict[str, list[dict]] = {mode: [] for mode in modes}
+            batches = dict.fromkeys(modes, 0.0)
+            texts = dict.fromkeys(modes, 0.0)
+            for r in range(args.rounds):
+                for mode in names[r % 2 :] + names[: r % 2]:
+                    before = asyncio.run(scrape_batches(bases[mode]))
+                    rounds[mode].append(asyncio.run(run_level(bases[mode], complaints, c, per_round)))
+                    after = asyncio.run(scrape_batches(bases[mode]))
+                    batches[mode] += after["hotline_batch_size_count"] - before.get(
+                        "hotline_batch_size_count", 0
+                    )
+                    texts[mode] += after["hotline_batch_size_sum"] - before.get("hotline_batch_size_sum", 0)
+            for mode in modes:
+                row = summarise(c, rounds[mode])
                 row.update(
-                    forward_passes=int(passes), mean_batch_size=round(texts / passes, 2) if passes else None
+                    micro_batches=int(batches[mode]),
+                    mean_batch_size=round(texts[mode] / batches[mode], 2) if batches[mode] else None,
                 )
                 print(mode, json.dumps(row), flush=True)
                 results[mode].append(row)
-        finally:
+    finally:
+        for server in servers:
             server.send_signal(signal.SIGINT)
+        for server in servers:
             try:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:

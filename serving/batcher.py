@@ -1,8 +1,9 @@
 """Micro-batching: coalesce concurrent requests into one forward pass.
 
-A transformer's forward pass over 16 short texts costs little more than over one, so the
-service waits briefly (``max_wait_ms``) for other requests and classifies them together, up to
-``max_batch_size`` texts. Inference runs in one worker thread, off the event loop; while it
+On a GPU, or for short texts, a transformer's forward pass over 16 texts costs little more than
+over one, so the service waits briefly (``max_wait_ms``) for other requests and classifies them
+together, up to ``max_batch_size`` texts. (On a CPU with full-length complaints a pass over 16
+costs nearly 16 single passes and batching gains a few percent: docs/benchmarks.md.) Inference runs in one worker thread, off the event loop; while it
 runs, new requests queue up and form the next batch, so under load batches fill themselves
 without waiting at all. ``max_batch_size=1`` (or ``max_wait_ms=0`` at low load) turns batching
 off.

@@ -30,13 +30,13 @@ class Metrics:
         self.errors = Counter("hotline_errors", "Errors returned, by error_type.", ["error_type"], registry=r)
         self.batch_size = Histogram(
             "hotline_batch_size",
-            "Texts per forward pass (micro-batching).",
+            "Texts per micro-batch (the engine runs one as one or more length-bucketed passes).",
             buckets=_BATCH_BUCKETS,
             registry=r,
         )
         self.batch_requests = Histogram(
             "hotline_batch_requests",
-            "Requests coalesced into one forward pass.",
+            "Requests coalesced into one micro-batch.",
             buckets=_BATCH_BUCKETS,
             registry=r,
         )

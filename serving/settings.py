@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Bearer keys; empty: no authentication (comma-separated in env)."
     )
-    max_batch_size: int = Field(32, ge=1, le=1024, description="Most texts coalesced into one forward pass.")
+    max_batch_size: int = Field(32, ge=1, le=1024, description="Most texts coalesced into one micro-batch.")
     max_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long a batch waits for more requests.")
     max_queue: int = Field(4096, ge=1, description="Texts waiting for the model before requests get 503.")
     max_texts_per_request: int = Field(64, ge=1, description="More texts in one request: 413.")
