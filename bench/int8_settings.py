@@ -43,7 +43,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
     import pandas as pd
-    from throughput import interleaved
+    from throughput import append_result, interleaved
 
     from nlp.engine import EngineConfig, InferenceEngine
     from nlp.onnx_export import _quantize, export_onnx
@@ -90,8 +90,7 @@ def main() -> int:
         "results": rows,
     }
     print(json.dumps(result, ensure_ascii=False, indent=2))
-    with open(args.json_out, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(result, ensure_ascii=False) + "\n")
+    append_result(args.json_out, result)
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

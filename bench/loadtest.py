@@ -144,6 +144,8 @@ async def scrape_batches(base: str) -> dict:
 
 
 def main() -> int:
+    from throughput import append_result  # bench/ is on sys.path when a script runs
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--clients", default="1,8,32")
@@ -221,9 +223,7 @@ def main() -> int:
         },
     }
     print(json.dumps(summary, ensure_ascii=False, indent=2))
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.json_out, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"bench": "loadtest", **summary}, ensure_ascii=False) + "\n")
+    append_result(args.json_out, {"bench": "loadtest", **summary})
     return 0
 
 

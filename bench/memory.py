@@ -130,6 +130,8 @@ def run(model: Path, src: Path, out: Path, chunk_size: int, threads: int | None)
 
 
 def main() -> int:
+    from throughput import append_result  # bench/ is on sys.path when a script runs
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--model", type=Path, required=True, action="append", help="Repeat to measure several models."
@@ -160,9 +162,7 @@ def main() -> int:
         "cpu_count": os.cpu_count(),
         "results": results,
     }
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.json_out, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    append_result(args.json_out, record)
     return 0
 
 

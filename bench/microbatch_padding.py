@@ -34,7 +34,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json-out", type=Path, default=REPO / "artifacts" / "bench" / "serving_results.jsonl")
     args = ap.parse_args()
-    from throughput import MESSAGES, interleaved, load_texts
+    from throughput import MESSAGES, append_result, interleaved, load_texts
 
     if not MESSAGES.exists():
         print(f"dataset not found: {MESSAGES}")
@@ -79,8 +79,7 @@ def main() -> int:
         },
     }
     print(json.dumps(result, ensure_ascii=False, indent=2))
-    with open(args.json_out, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(result, ensure_ascii=False) + "\n")
+    append_result(args.json_out, result)
     return 0
 
 

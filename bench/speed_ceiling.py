@@ -145,7 +145,7 @@ def main() -> int:
 
     import numpy as np
     import torch
-    from throughput import interleaved
+    from throughput import append_result, interleaved
     from transformers import AutoConfig
 
     from nlp.classifier import OnnxClassifier, TransformerClassifier
@@ -200,9 +200,7 @@ def main() -> int:
         "gemm_gflops": gemm_rates([length, length * args.batch], hidden, args.threads, reps=10),
     }
     print(json.dumps(result, ensure_ascii=False, indent=2))
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    with args.json_out.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(result, ensure_ascii=False) + "\n")
+    append_result(args.json_out, result)
     return 0
 
 

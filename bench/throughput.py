@@ -92,6 +92,13 @@ def eval_split(seed: int = 42) -> tuple[object, str]:
     return test, f"seeded stratified 20% of labeled.csv (sklearn, random_state={seed})"
 
 
+def append_result(path: Path, result: dict[str, Any]) -> None:
+    """Append one benchmark result as a JSON line (the results file and its folder may not exist yet)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
 def interleaved(
     paths: dict[str, Callable[[list[str]], Any]], blocks: list[list[str]]
 ) -> tuple[dict[str, float], dict[str, list[Any]]]:
@@ -242,9 +249,7 @@ def main() -> int:
             "agreement": round(float(np.mean([a == b for a, b in zip(fp32, int8, strict=True)])), 4),
         }
     print(json.dumps(result, ensure_ascii=False, indent=2))
-    args.json_out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.json_out, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"bench": "throughput", **result}, ensure_ascii=False) + "\n")
+    append_result(args.json_out, {"bench": "throughput", **result})
     return 0
 
 
