@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -201,6 +202,7 @@ def main() -> int:
     }
     print(json.dumps(result, ensure_ascii=False, indent=2))
     append_result(args.json_out, result)
+    shutil.rmtree(tmp, ignore_errors=True)  # two exports, ~170 MB
     return 0
 
 
