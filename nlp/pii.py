@@ -157,3 +157,20 @@ def count_pii(text: str) -> dict[str, int]:
     for span in find_pii(text):
         counts[span.kind] = counts.get(span.kind, 0) + 1
     return counts
+
+
+def mask_excerpt(value: object, limit: int = 40) -> str:
+    """A short, masked excerpt of a caller-supplied value, safe to put in an error message.
+
+    The value is cut to a bounded window *before* masking (so a hostile 100 KB value costs
+    nothing) with a margin wide enough that a number straddling ``limit`` is still recognised
+    and masked whole, then cut to ``limit`` characters after masking.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    # Lone surrogates cannot be encoded into a JSON response or a log line.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    window = text[: limit + 40]
+    masked = mask_pii(window)
+    if len(masked) > limit or len(text) > len(window):
+        return masked[:limit] + "…"
+    return masked
