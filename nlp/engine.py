@@ -403,9 +403,16 @@ class ClassifyConfig:
     resume: bool = False
     engine: EngineConfig | None = None
     reader: Any = None  # nlp.io.ReaderOptions, imported lazily (nlp.io pulls in pandas)
+    # Input columns copied to the output are PII-masked, ids included; these stay raw (an
+    # explicit, logged opt-out for columns the caller vouches for).
+    keep_raw_columns: tuple[str, ...] = ()
+    # Neutralise cells a spreadsheet would run as formulas (CSV/TSV/XLSX output and rejects).
+    formula_guard: bool = True
 
     def __post_init__(self) -> None:
-        from nlp.io import ReaderOptions, detect_format
+        from nlp.io import ReaderOptions, detect_format, parse_column_list
+
+        self.keep_raw_columns = parse_column_list(self.keep_raw_columns)
 
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
@@ -523,7 +530,15 @@ def classify_log(
     from tqdm.auto import tqdm
 
     from nlp.errors import HotlineError
-    from nlp.io import ComplaintReader, RejectsWriter, TableWriter, count_rows, detect_format
+    from nlp.io import (
+        ComplaintReader,
+        RejectsWriter,
+        TableWriter,
+        check_keep_raw,
+        count_rows,
+        detect_format,
+        mask_columns,
+    )
 
     started = time.perf_counter()
     output = Path(config.output)
@@ -541,6 +556,8 @@ def classify_log(
         "top_k": engine.config.top_k,
         "output_format": out_format,
         "rejects": str(rejects_path.resolve()) if rejects_path else None,
+        "keep_raw_columns": list(config.keep_raw_columns),
+        "formula_guard": config.formula_guard,
         "reader": {k: v for k, v in _reader_options_to_dict(config.reader).items() if k != "chunk_size"},
     }
     # JSON round trip so the comparison with a stored manifest is like for like.
@@ -601,8 +618,17 @@ def classify_log(
             shutil.rmtree(parts)
         summary_path(output).unlink(missing_ok=True)
     resumed_from = int(state["rows_done"])
+    if config.keep_raw_columns:
+        logger.warning(
+            "keeping input column(s) %s unmasked in %s (--keep-raw-columns): personal data in them "
+            "is written as is",
+            ", ".join(config.keep_raw_columns),
+            output,
+        )
+    if not config.formula_guard:
+        logger.warning("formula guard off: spreadsheet formulas in %s are written as is", output)
 
-    rejects = RejectsWriter(rejects_path, append=resumed_from > 0)
+    rejects = RejectsWriter(rejects_path, append=resumed_from > 0, formula_guard=config.formula_guard)
     reader = ComplaintReader(config.input, config.reader, rejects=rejects, skip_rows=resumed_from)
     total = _safe_count_rows(config.input, config.reader.encoding, count_rows)
     bar = tqdm(total=total, initial=resumed_from, unit="rows", unit_scale=True, disable=None, desc="classify")
@@ -614,18 +640,24 @@ def classify_log(
             records, source = chunk.records, chunk.source
             texts = [_join(t, x) for t, x in zip(records["title"], records["text"], strict=True)]
             result = engine.predict_arrays(texts)
+            if state["columns"] is None:
+                check_keep_raw(config.keep_raw_columns, source.columns, path=config.input)
+            source = mask_columns(source, config.keep_raw_columns)
             frame = _output_frame(engine, source, result, texts if config.with_text else None, out_format)
             if state["columns"] is None:
                 state["columns"] = [str(c) for c in frame.columns]
             frame = frame.reindex(columns=state["columns"])
             if out_format in _APPENDABLE:
-                with TableWriter(output, out_format, append=True) as writer:
+                with TableWriter(
+                    output, out_format, append=True, formula_guard=config.formula_guard
+                ) as writer:
                     writer.write(frame)
                 _fsync(output)
                 state["output_bytes"] = output.stat().st_size
             else:
                 parts.mkdir(parents=True, exist_ok=True)
                 part = parts / f"part-{int(state['parts']):06d}.parquet"
+                # Parts are raw Parquet; the guard applies when they are assembled into XLSX.
                 with TableWriter(part, "parquet") as writer:
                     writer.write(frame)
                 _fsync(part)
@@ -650,9 +682,16 @@ def classify_log(
         # Nothing usable: still leave a valid (empty) output so that pipelines do not break.
         logger.warning("no usable rows in %s", config.input)
     if out_format not in _APPENDABLE:
-        _assemble(output, out_format, parts, int(state["parts"]), state["columns"])
+        _assemble(
+            output,
+            out_format,
+            parts,
+            int(state["parts"]),
+            state["columns"],
+            formula_guard=config.formula_guard,
+        )
     elif not output.exists():
-        with TableWriter(output, out_format) as writer:
+        with TableWriter(output, out_format, formula_guard=config.formula_guard) as writer:
             writer.write(pd.DataFrame(columns=state["columns"] or list(_OUTPUT_COLUMNS)))
     state["status"] = "complete"
     _write_json_atomic(progress_file, state)
@@ -794,14 +833,22 @@ def _truncate_to_commit(
         _truncate(rejects_path, int(state["rejects_bytes"]))
 
 
-def _assemble(output: Path, out_format: str, parts: Path, n_parts: int, columns: list[str] | None) -> None:
+def _assemble(
+    output: Path,
+    out_format: str,
+    parts: Path,
+    n_parts: int,
+    columns: list[str] | None,
+    *,
+    formula_guard: bool = True,
+) -> None:
     """Join the Parquet parts into the final Parquet/XLSX file, one part in memory at a time."""
     import pandas as pd
 
     from nlp.io import TableWriter
 
     tmp = output.with_name(output.name + ".tmp")
-    with TableWriter(tmp, out_format) as writer:  # type: ignore[arg-type]
+    with TableWriter(tmp, out_format, formula_guard=formula_guard) as writer:  # type: ignore[arg-type]
         if n_parts == 0:
             writer.write(pd.DataFrame(columns=columns or list(_OUTPUT_COLUMNS)))
         for i in range(n_parts):

@@ -70,6 +70,101 @@ def _header_key(name: object) -> str:
     return re.sub(r"[\s_\-]", "", str(name).replace("\ufeff", "")).lower()
 
 
+# -- personal data and spreadsheet formulas in outputs ---------------------------------------------
+
+# OWASP CSV-injection guidance: a spreadsheet evaluates a cell that starts with one of these.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_formula(value: Any) -> Any:
+    """Prefix a single quote to a string cell a spreadsheet would run as a formula.
+
+    Only strings are touched: a negative number is a number, not a formula.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _is_text_column(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+
+
+def guard_formulas(frame: pd.DataFrame, *, index: bool = False) -> pd.DataFrame:
+    """A copy of ``frame`` with :func:`neutralize_formula` applied to every string cell."""
+    out = frame.copy()
+    for col in out.columns:
+        if _is_text_column(out[col]):
+            out[col] = out[col].map(neutralize_formula)
+    out.columns = pd.Index([neutralize_formula(str(c)) for c in out.columns], name=out.columns.name)
+    if index and _is_text_column(out.index.to_series()):
+        out.index = pd.Index([neutralize_formula(v) for v in out.index], name=out.index.name)
+    return out
+
+
+def _mask_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_pii(value)
+    # A phone or ID typed into a spreadsheet cell arrives as a number inside a text column.
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
+        masked = mask_pii(str(value))
+        return masked if masked != str(value) else value
+    return value
+
+
+def mask_columns(frame: pd.DataFrame, keep_raw: Iterable[str] = ()) -> pd.DataFrame:
+    """A copy of ``frame`` with :func:`mask_pii` applied to every free-text column.
+
+    Free text is any object/string column, ids included (a phone number typed into the id or
+    district field is as personal as one in the complaint). Numeric and datetime columns pass
+    through. ``keep_raw`` names columns the caller explicitly wants unmasked.
+    """
+    keep = {str(c) for c in keep_raw}
+    out = frame.copy()
+    for col in out.columns:
+        if str(col) not in keep and _is_text_column(out[col]):
+            out[col] = out[col].map(_mask_cell)
+    return out
+
+
+def parse_column_list(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``"a,b , c"`` -> ``("a", "b", "c")`` (for ``--keep-raw-columns``)."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(dict.fromkeys(s.strip() for s in items if s and s.strip()))
+
+
+def check_keep_raw(keep_raw: Sequence[str], columns: Iterable[str], *, path: str | os.PathLike[str]) -> None:
+    """Fail when ``--keep-raw-columns`` names a column the file does not have (a typo would
+    otherwise silently keep nothing raw, or worse, be read as keeping everything)."""
+    have = {str(c) for c in columns}
+    missing = [c for c in keep_raw if c not in have]
+    if missing:
+        raise ColumnNotFoundError(
+            f"--keep-raw-columns names {', '.join(map(repr, missing))}, which the file does not have; "
+            f"the file has: {', '.join(sorted(have))}",
+            path=str(path),
+        )
+
+
+# Undecodable bytes (a truncated GBK export, a stray byte) are replaced with this noncharacter
+# while decoding, so that the rows before the break are still read and the broken row can be
+# rejected on its own; the handler never raises. U+FDD1 is a Unicode noncharacter: no real
+# export contains it.
+UNDECODABLE = "\ufdd1"
+_UNDECODABLE_HANDLER = "hotline-undecodable"
+
+
+def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return UNDECODABLE, exc.end
+
+
+codecs.register_error(_UNDECODABLE_HANDLER, _mark_undecodable)
+
+
 @dataclass
 class ColumnMap:
     """Which source column feeds each canonical column; ``None`` means detect from headers."""
@@ -286,14 +381,19 @@ class Reject:
 class RejectsWriter:
     """Appends rejected rows to a CSV (UTF-8 with BOM so Excel shows Chinese correctly).
 
-    The file is only created when the first row is rejected. Text is PII-masked and cut to
-    200 characters: the rejects file is for finding the row, not for carrying the data.
+    The file is only created when the first row is rejected. Text and id are PII-masked and
+    the text cut to 200 characters: the rejects file is for finding the row, not for carrying
+    the data. Cells that a spreadsheet would run as formulas are neutralised unless
+    ``formula_guard=False``.
     """
 
     COLUMNS = ("file", "row", "column", "kind", "reason", "id", "text")
 
-    def __init__(self, path: str | os.PathLike[str] | None, *, append: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None, *, append: bool = False, formula_guard: bool = True
+    ) -> None:
         self.path = Path(path) if path is not None else None
+        self.formula_guard = formula_guard
         self.count = 0
         self.reasons: dict[str, int] = {}  # count per Reject.kind
         self._fh: Any = None
@@ -319,10 +419,21 @@ class RejectsWriter:
             return
         if self._fh is None:
             self._open()
-        text = mask_pii(normalize_text(reject.text))[:200]
-        self._writer.writerow(
-            (str(file), reject.row, reject.column or "", reject.kind, reject.reason, reject.id, text)
+        # Cut before masking as well, so that a huge rejected cell costs nothing; the margin
+        # keeps a number straddling the cut whole for the masker.
+        text = mask_pii(normalize_text(reject.text[:400]))[:200]
+        cells: tuple[Any, ...] = (
+            str(file),
+            reject.row,
+            reject.column or "",
+            reject.kind,
+            mask_pii(reject.reason),
+            mask_pii(reject.id),
+            text,
         )
+        if self.formula_guard:
+            cells = tuple(neutralize_formula(c) for c in cells)
+        self._writer.writerow(cells)
 
     def flush(self) -> None:
         if self._fh is not None:
@@ -359,10 +470,15 @@ class ReaderOptions:
     mask: bool = True
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     require_time: bool = False
+    # A row with a longer cell is rejected (kind ``oversize_cell``) before any text processing,
+    # so that one runaway cell (a pasted document, a broken export) cannot blow up memory.
+    max_cell_chars: int = 100_000
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if self.max_cell_chars < 1:
+            raise ValueError(f"max_cell_chars must be >= 1, got {self.max_cell_chars}")
         unknown = set(self.require) - set(CANONICAL_COLUMNS)
         if unknown:
             raise ValueError(f"unknown canonical column(s) in require: {sorted(unknown)}")
@@ -398,6 +514,7 @@ class ComplaintReader:
         self._mapped_header: list[str] | None = None
         self.rows_read = 0
         self.rows_rejected = 0
+        self._undecodable_rows = 0
 
     # -- raw readers: yield (header, list of (row_number, values or None, error)) batches --------
 
@@ -416,7 +533,7 @@ class ComplaintReader:
     def _text_stream(self) -> io.TextIOBase:
         self.encoding = self.options.encoding or detect_encoding(self.path)
         raw = _open_binary(self.path)
-        return io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline="")  # type: ignore[arg-type]
+        return io.TextIOWrapper(raw, encoding=self.encoding, errors=_UNDECODABLE_HANDLER, newline="")  # type: ignore[arg-type]
 
     def _csv_batches(
         self,
@@ -441,6 +558,8 @@ class ComplaintReader:
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise self._decode_error(exc, 1) from exc
             header = [h.replace("\ufeff", "").strip() for h in header]
+            if any(UNDECODABLE in h for h in header):
+                raise self._decode_error(ValueError("undecodable bytes in the header"), 1)
             width = len(header)
             batch: list[RawRow] = []
             row = 0
@@ -449,8 +568,6 @@ class ComplaintReader:
                     values = next(reader)
                 except StopIteration:
                     break
-                except UnicodeDecodeError as exc:
-                    raise self._decode_error(exc, row + 1) from exc
                 except csv.Error as exc:
                     # A broken quote swallows the rest of the file; report it and stop there
                     # rather than guessing where the next good row starts.
@@ -464,7 +581,9 @@ class ComplaintReader:
                 row += 1
                 if row <= self.skip_rows:
                     continue
-                if len(values) != width:
+                if any(UNDECODABLE in v for v in values):
+                    batch.append((row, None, self._undecodable(row, reader.line_num)))
+                elif len(values) != width:
                     detail = f"expected {width} fields, found {len(values)} (line {reader.line_num})"
                     batch.append((row, None, ("field_count", detail)))
                 else:
@@ -474,6 +593,19 @@ class ComplaintReader:
                     batch = []
             if batch:
                 yield header, batch
+
+    def _undecodable(self, row: int, line: int | None) -> tuple[str, str]:
+        self._undecodable_rows += 1
+        # A file read in the wrong encoding breaks on nearly every row: one clear error with the
+        # fix beats thousands of rejects.
+        if self._undecodable_rows == row and row >= 10:
+            raise self._decode_error(ValueError(f"rows 1-{row} all hold undecodable bytes"), row)
+        where = f" (line {line})" if line else ""
+        return (
+            "undecodable",
+            f"bytes that are not valid {self.encoding}{where}: the file is cut off or damaged here, "
+            "or not in this encoding (pass --encoding)",
+        )
 
     def _decode_error(self, exc: Exception, row: int) -> InputFileError:
         return InputFileError(
@@ -502,6 +634,9 @@ class ComplaintReader:
                     continue
                 row += 1
                 if row <= self.skip_rows:
+                    continue
+                if UNDECODABLE in line:
+                    pending.append((row, None, self._undecodable(row, None)))
                     continue
                 try:
                     obj = json.loads(line)
@@ -587,6 +722,7 @@ class ComplaintReader:
             if header != self._mapped_header:  # JSONL headers grow as new keys appear
                 self.mapping = opts.columns.resolve(header, path=self.path, require=require)
                 self._mapped_header = header
+            batch = self._cut_oversize(header, batch)
             good = [(r, v) for r, v, err in batch if err is None]
             for r, _v, err in batch:
                 if err is not None:
@@ -600,6 +736,25 @@ class ComplaintReader:
             if chunk is not None:
                 yield chunk
         self.rejects.flush()
+
+    def _cut_oversize(self, header: list[str], batch: list[RawRow]) -> list[RawRow]:
+        """Turn rows with a cell over ``max_cell_chars`` into rejects, dropping their values so
+        that the big string is freed before any normalising, masking or copying."""
+        limit = self.options.max_cell_chars
+        out: list[RawRow] = []
+        for r, values, err in batch:
+            if values is not None:
+                for i, v in enumerate(values):
+                    if isinstance(v, (str, bytes)) and len(v) > limit:
+                        name = header[i] if i < len(header) else f"column {i + 1}"
+                        reason = (
+                            f"cell in column {name!r} has {len(v):,} characters, more than the limit of "
+                            f"{limit:,} (raise it with --max-cell-chars if such cells are expected)"
+                        )
+                        values, err = None, ("oversize_cell", reason)
+                        break
+            out.append((r, values, err))
+        return out
 
     def _reject(self, reject: Reject) -> None:
         self.rows_rejected += 1
@@ -763,6 +918,14 @@ class TableWriter:
     correctly; pass ``encoding="gb18030"`` for systems that only take GBK. ``append=True``
     continues an existing CSV/JSONL file (used by resumable jobs); Parquet and XLSX cannot be
     appended to in place, so resumable jobs write those through a CSV part file.
+
+    Spreadsheet formula injection: with ``formula_guard`` (the default) every string cell of a
+    CSV, TSV or XLSX output that starts with ``= + - @``, a tab or a carriage return gets a
+    leading single quote (OWASP guidance), so Excel shows it as text instead of running it.
+    Turn it off only for machine consumers. XLSX string cells are always written as strings,
+    never as formulas. CSV rows end with CRLF, which also makes the csv module quote any field
+    holding a bare CR (with LF endings such a field is written unquoted and reads back as two
+    records).
     """
 
     XLSX_MAX_ROWS = 1_048_575
@@ -774,10 +937,12 @@ class TableWriter:
         *,
         encoding: str = "utf-8-sig",
         append: bool = False,
+        formula_guard: bool = True,
     ) -> None:
         self.path = Path(path)
         self.format: Format = fmt or detect_format(self.path)
         self.encoding = encoding
+        self.formula_guard = formula_guard
         self.append = append
         self.rows = 0
         self._fh: Any = None
@@ -799,6 +964,9 @@ class TableWriter:
         frame.columns = [str(c) for c in frame.columns]
         if list(frame.columns) != self._columns:
             frame = frame.reindex(columns=self._columns)
+        if self.formula_guard and self.format in ("csv", "tsv", "xlsx"):
+            frame = guard_formulas(frame)
+            frame.columns = self._columns  # header cells are guarded where they are written
         if self.format in ("csv", "tsv"):
             self._write_csv(frame)
         elif self.format == "jsonl":
@@ -817,7 +985,15 @@ class TableWriter:
             header = not existing
         else:
             header = False
-        frame.to_csv(self._fh, index=False, header=header, sep="\t" if self.format == "tsv" else ",")
+        if header and self.formula_guard:
+            frame = frame.set_axis([neutralize_formula(c) for c in frame.columns], axis=1)
+        frame.to_csv(
+            self._fh,
+            index=False,
+            header=header,
+            sep="\t" if self.format == "tsv" else ",",
+            lineterminator="\r\n",
+        )
 
     def _write_jsonl(self, frame: pd.DataFrame) -> None:
         if self._fh is None:
@@ -846,14 +1022,26 @@ class TableWriter:
 
             self._wb = Workbook(write_only=True)
             self._ws = self._wb.create_sheet()
-            self._ws.append(self._columns)
+            header = [neutralize_formula(c) for c in self._columns] if self.formula_guard else self._columns
+            self._ws.append([self._xlsx_cell(c) for c in header])
         if self.rows + len(frame) > self.XLSX_MAX_ROWS:
             raise InputFileError(
                 f"XLSX holds at most {self.XLSX_MAX_ROWS} rows; write CSV or Parquet instead",
                 path=str(self.path),
             )
         for rec in frame.itertuples(index=False):
-            self._ws.append([_xlsx_cell(v) for v in rec])
+            self._ws.append([self._xlsx_cell(v) for v in rec])
+
+    def _xlsx_cell(self, value: Any) -> Any:
+        value = _xlsx_cell(value)
+        if isinstance(value, str) and value.startswith("="):
+            # openpyxl stores any string starting with "=" as a formula; force a string cell.
+            from openpyxl.cell import WriteOnlyCell
+
+            cell = WriteOnlyCell(self._ws, value=value)
+            cell.data_type = "s"
+            return cell
+        return value
 
     def close(self) -> None:
         if self._fh is not None:
@@ -897,6 +1085,23 @@ def _xlsx_cell(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
     return value
+
+
+def write_csv(
+    frame: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    index: bool = False,
+    encoding: str = "utf-8-sig",
+    formula_guard: bool = True,
+) -> Path:
+    """Write a small table (a report) as CSV the way :class:`TableWriter` does: formula guard
+    (see there) on string cells, the header and, with ``index``, the index; CRLF line ends so
+    a field holding a bare CR is quoted."""
+    if formula_guard:
+        frame = guard_formulas(frame, index=index)
+    frame.to_csv(path, index=index, encoding=encoding, lineterminator="\r\n")
+    return Path(path)
 
 
 def write_table(

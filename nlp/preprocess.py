@@ -17,7 +17,16 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, TableWriter, count_rows
+from nlp.io import (
+    ComplaintReader,
+    ReaderOptions,
+    RejectsWriter,
+    TableWriter,
+    check_keep_raw,
+    count_rows,
+    mask_columns,
+    parse_column_list,
+)
 from nlp.pii import count_pii, mask_pii
 from nlp.segment import TfidfKeywords, textrank_keywords
 from nlp.text import join_title_text
@@ -77,17 +86,30 @@ def preprocess_log(
     rejects_path: str | os.PathLike[str] | None = None,
     keywords: int = 5,
     keyword_method: str = "tfidf",
+    keep_raw_columns: str | tuple[str, ...] = (),
+    formula_guard: bool = True,
 ) -> PreprocessReport:
     """Write the canonical, masked form of a log with per-row keywords; return a report.
 
     ``keyword_method`` is ``"tfidf"`` (document frequencies learned on this log: two passes over
-    the file) or ``"textrank"`` (per text, one pass).
+    the file) or ``"textrank"`` (per text, one pass). Every text column of the output (id,
+    district and label too) is PII-masked except the canonical columns named in
+    ``keep_raw_columns``; the district and label counts in the report come from the masked
+    values. ``formula_guard`` neutralises spreadsheet formulas in CSV/XLSX output and rejects.
     """
     if keyword_method not in ("tfidf", "textrank"):
         raise ValueError(f"keyword_method must be 'tfidf' or 'textrank', got {keyword_method!r}")
+    keep_raw = parse_column_list(keep_raw_columns)
+    if keep_raw:
+        logger.warning(
+            "keeping column(s) %s unmasked in %s (--keep-raw-columns): personal data in them is "
+            "written as is",
+            ", ".join(keep_raw),
+            output_path,
+        )
     # Count PII before masking, so the reader must hand over unmasked text; we mask here.
     opts = replace(options or ReaderOptions(), mask=False)
-    rejects = RejectsWriter(rejects_path)
+    rejects = RejectsWriter(rejects_path, formula_guard=formula_guard)
     total = count_rows(input_path, opts.encoding)
 
     tfidf: TfidfKeywords | None = None
@@ -106,15 +128,19 @@ def preprocess_log(
     tmin: pd.Timestamp | None = None
     tmax: pd.Timestamp | None = None
     with (
-        TableWriter(output_path) as writer,
+        TableWriter(output_path, formula_guard=formula_guard) as writer,
         tqdm(total=total, unit="row", desc="preprocess", disable=None) as bar,
     ):
         for chunk in reader:
             rec = chunk.records.copy()
+            if writer.rows == 0:
+                check_keep_raw(keep_raw, rec.columns, path=input_path)
             for col in ("title", "text"):
                 for counts in rec[col].map(count_pii):
                     pii.update(counts)
-                rec[col] = rec[col].map(mask_pii)
+                if col not in keep_raw:
+                    rec[col] = rec[col].map(mask_pii)
+            rec = mask_columns(rec, (*keep_raw, "title", "text"))
             if keywords:
                 joined = [join_title_text(t, x) for t, x in zip(rec.title, rec.text, strict=True)]
                 kws = [

@@ -140,8 +140,17 @@ def _fmt(x: Any, digits: int = 4) -> str:
     return "–" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
-def write_report(report: EvaluationReport, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write every report file into ``out_dir``; returns name -> path."""
+def write_report(
+    report: EvaluationReport, out_dir: str | os.PathLike[str], *, formula_guard: bool = True
+) -> dict[str, Path]:
+    """Write every report file into ``out_dir``; returns name -> path.
+
+    The CSVs go through :func:`nlp.io.write_csv`: cells that a spreadsheet would run as a
+    formula (a label or complaint starting with ``=``) are neutralised unless
+    ``formula_guard=False``. ``misclassified.csv`` is PII-masked in every text column (ids and
+    labels come from the user's file and may hold anything).
+    """
+    from nlp.io import mask_columns, write_csv
     from training.plots import plot_confusion, plot_coverage, plot_reliability
 
     out = Path(out_dir)
@@ -152,13 +161,16 @@ def write_report(report: EvaluationReport, out_dir: str | os.PathLike[str]) -> d
     per_class = pd.DataFrame.from_dict(m["per_class"], orient="index")
     per_class.index.name = "label"
     files["per_class"] = out / "per_class.csv"
-    per_class.to_csv(files["per_class"], encoding="utf-8-sig")
+    write_csv(per_class, files["per_class"], index=True, formula_guard=formula_guard)
 
     cm_labels = m["confusion"]["labels"]
     cm = np.asarray(m["confusion"]["matrix"])
     files["confusion_csv"] = out / "confusion_matrix.csv"
-    pd.DataFrame(cm, index=pd.Index(cm_labels, name="true"), columns=cm_labels).to_csv(
-        files["confusion_csv"], encoding="utf-8-sig"
+    write_csv(
+        pd.DataFrame(cm, index=pd.Index(cm_labels, name="true"), columns=cm_labels),
+        files["confusion_csv"],
+        index=True,
+        formula_guard=formula_guard,
     )
     files["confusion_png"] = out / "confusion_matrix.png"
     report.figures["labels_rendered_with"] = plot_confusion(cm, cm_labels, files["confusion_png"])
@@ -172,7 +184,9 @@ def write_report(report: EvaluationReport, out_dir: str | os.PathLike[str]) -> d
     files["reliability_png"] = plot_reliability(bins, report.calibration["ece"], out / "reliability.png")
 
     files["coverage_csv"] = out / "coverage.csv"
-    pd.DataFrame(report.coverage).to_csv(files["coverage_csv"], index=False)
+    write_csv(
+        pd.DataFrame(report.coverage), files["coverage_csv"], encoding="utf-8", formula_guard=formula_guard
+    )
     cov, acc = coverage_curve(report.proba, report.y)
     point = next(
         ((r["coverage"], r["accuracy"]) for r in report.coverage if r["threshold"] == "per-class"), None
@@ -180,7 +194,8 @@ def write_report(report: EvaluationReport, out_dir: str | os.PathLike[str]) -> d
     files["coverage_png"] = plot_coverage(cov, acc, point, out / "coverage.png")
 
     files["misclassified"] = out / "misclassified.csv"
-    report.misclassified.to_csv(files["misclassified"], index=False, encoding="utf-8-sig")
+    # The text column is masked when the report is built; mask_pii is idempotent on it.
+    write_csv(mask_columns(report.misclassified), files["misclassified"], formula_guard=formula_guard)
     report.figures.update({k: v.name for k, v in files.items() if v.suffix == ".png"})
 
     files["json"] = out / "report.json"

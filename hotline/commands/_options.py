@@ -21,6 +21,26 @@ Encoding = Annotated[
     typer.Option("--encoding", help="Text encoding of CSV/JSONL input (default: detect UTF-8/GBK)."),
 ]
 T2S = Annotated[bool, typer.Option("--t2s", help="Convert traditional Chinese to simplified.")]
+KeepRawColumns = Annotated[
+    str | None,
+    typer.Option(
+        "--keep-raw-columns",
+        help="Comma-separated input columns to write unmasked (default: every text column is "
+        "PII-masked, ids included). The opt-out is logged.",
+    ),
+]
+NoFormulaGuard = Annotated[
+    bool,
+    typer.Option(
+        "--no-formula-guard",
+        help="Write cells starting with = + - @ as they are (default: prefix a single quote so "
+        "spreadsheets do not run them as formulas). Only for machine consumers.",
+    ),
+]
+MaxCellChars = Annotated[
+    int,
+    typer.Option("--max-cell-chars", help="Rows with a longer cell are rejected (oversize_cell).", min=1),
+]
 Rejects = Annotated[
     Path | None, typer.Option("--rejects", help="Where rejected rows go (default: OUTPUT.rejects.csv).")
 ]
@@ -38,6 +58,7 @@ def reader_options(
     t2s: bool = False,
     require: tuple[str, ...] = ("text",),
     chunk_size: int = 5000,
+    max_cell_chars: int = 100_000,
 ) -> ReaderOptions:
     return ReaderOptions(
         columns=ColumnMap(
@@ -51,6 +72,7 @@ def reader_options(
         require=require,
         encoding=encoding,
         chunk_size=chunk_size,
+        max_cell_chars=max_cell_chars,
         normalize=NormalizeOptions(traditional_to_simplified=t2s),
     )
 

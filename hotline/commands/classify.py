@@ -14,7 +14,10 @@ from hotline.commands._options import (
     DistrictColumn,
     Encoding,
     IdColumn,
+    KeepRawColumns,
     LabelColumn,
+    MaxCellChars,
+    NoFormulaGuard,
     Rejects,
     TextColumn,
     TimeColumn,
@@ -70,13 +73,18 @@ def classify(
     label_column: LabelColumn = None,
     encoding: Encoding = None,
     t2s: T2S = False,
+    keep_raw_columns: KeepRawColumns = None,
+    no_formula_guard: NoFormulaGuard = False,
+    max_cell_chars: MaxCellChars = 100_000,
 ) -> None:
     """Classify every complaint in a log; unusable rows go to a rejects file.
 
-    The output keeps the input's columns and adds label, score, top_k (JSON) and needs_review.
+    The output keeps the input's columns (PII-masked unless named in --keep-raw-columns) and
+    adds label, score, top_k (JSON) and needs_review.
     Progress is committed after every chunk, so an interrupted run continues with --resume.
     """
     from nlp.engine import ClassifyConfig, EngineConfig, classify_log
+    from nlp.io import parse_column_list
 
     opts = reader_options(
         text_column=text_column,
@@ -88,6 +96,7 @@ def classify(
         encoding=encoding,
         t2s=t2s,
         chunk_size=chunk_size,
+        max_cell_chars=max_cell_chars,
     )
     try:
         config = ClassifyConfig(
@@ -100,6 +109,8 @@ def classify(
             resume=resume,
             engine=EngineConfig(batch_size=batch_size, num_threads=threads, top_k=top_k),
             reader=opts,
+            keep_raw_columns=parse_column_list(keep_raw_columns),
+            formula_guard=not no_formula_guard,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -12,7 +12,10 @@ from hotline.commands._options import (
     DistrictColumn,
     Encoding,
     IdColumn,
+    KeepRawColumns,
     LabelColumn,
+    MaxCellChars,
+    NoFormulaGuard,
     Rejects,
     TextColumn,
     TimeColumn,
@@ -33,7 +36,7 @@ def inspect(
     encoding: Encoding = None,
 ) -> None:
     """Show how a complaint log will be read: format, encoding, column mapping, first rows."""
-    from nlp.io import ComplaintReader, count_rows
+    from nlp.io import ComplaintReader, count_rows, mask_columns
 
     opts = reader_options(
         text_column=text_column,
@@ -53,7 +56,8 @@ def inspect(
     typer.echo("columns:  " + ", ".join(f"{k} <- {v!r}" for k, v in reader.mapping.items()))
     if first is not None:
         cols = ["id", "time", "district", "label", "title", "text"]
-        preview = first.records[cols].copy()
+        # Title and text are masked by the reader; id, district and label are free text too.
+        preview = mask_columns(first.records[cols])
         preview["text"] = preview["text"].str.slice(0, 40)
         typer.echo(preview.to_string(index=False))
 
@@ -73,8 +77,15 @@ def preprocess(
     label_column: LabelColumn = None,
     encoding: Encoding = None,
     t2s: T2S = False,
+    keep_raw_columns: KeepRawColumns = None,
+    no_formula_guard: NoFormulaGuard = False,
+    max_cell_chars: MaxCellChars = 100_000,
 ) -> None:
-    """Normalise text, mask personal data, extract keywords; rejected rows go to a rejects file."""
+    """Normalise text, mask personal data, extract keywords; rejected rows go to a rejects file.
+
+    Every text column of the output is masked (id, district and label too) unless named in
+    --keep-raw-columns (canonical names: id, title, text, district, label).
+    """
     from nlp.preprocess import preprocess_log, write_report
 
     opts = reader_options(
@@ -86,6 +97,7 @@ def preprocess(
         label_column=label_column,
         encoding=encoding,
         t2s=t2s,
+        max_cell_chars=max_cell_chars,
     )
     result = preprocess_log(
         input,
@@ -94,6 +106,8 @@ def preprocess(
         rejects_path=rejects or default_rejects_path(output),
         keywords=keywords,
         keyword_method=keyword_method,
+        keep_raw_columns=keep_raw_columns or (),
+        formula_guard=not no_formula_guard,
     )
     if report is not None:
         write_report(result, report)
