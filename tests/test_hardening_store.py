@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from events import identity
 from events.pipeline import EventsConfig, run_events
 from events.signals import build_signals
-from events.store import SIGNAL_COLUMNS, EventStore, resolve_url
+from events.store import SIGNAL_COLUMNS, EventStore, StoreLockError, resolve_url
 from nlp.io import ReaderOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -384,8 +384,11 @@ def test_second_writer_waits_then_gives_up_clearly(tmp_path: Path) -> None:
     db = tmp_path / "ev.db"
     holder = EventStore(db)
     other = EventStore(db, lock_timeout=0.3)
-    with holder.writer_lock(), pytest.raises(Exception, match="being written by another hotline process"):
-        with other.writer_lock():
-            pass
+    with (
+        holder.writer_lock(),
+        pytest.raises(StoreLockError, match="being written by another hotline process"),
+        other.writer_lock(),
+    ):
+        pass
     with other.writer_lock():  # free again
         pass
