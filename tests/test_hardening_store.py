@@ -282,6 +282,7 @@ def _open_store_worker(paths: list[str], barrier: object, errors: object) -> Non
             errors.put(f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow  # spawns processes that import pandas and SQLAlchemy: ~30 s on 2 cores
 def test_new_store_race_does_not_fail(tmp_path: Path) -> None:
     """Several processes creating one new store at the same moment: all succeed, all rows kept
     (the old code refused some with "schema_version is empty")."""
@@ -371,6 +372,7 @@ def _two_writers(tmp_path: Path, rows: int | None) -> None:
     assert got[1] == expected[1]  # same incident partition
 
 
+@pytest.mark.slow  # two `hotline events` processes and two sequential runs: ~45 s on 2 cores
 def test_two_writers_equal_a_sequential_run_small(tmp_path: Path) -> None:
     _two_writers(tmp_path, rows=120)
 
