@@ -588,8 +588,12 @@ class EventStore:
     def meta(self) -> dict[str, str]:
         """The ``store_meta`` key/value pairs (caller-key scheme, legacy marker, secret fingerprint)."""
         t = self.tables["store_meta"]
-        with self.engine.connect() as conn:
-            return {str(k): str(v) for k, v in conn.execute(sa.select(t.c.key, t.c.value)).all()}
+        try:
+            with self.engine.connect() as conn:
+                return {str(k): str(v) for k, v in conn.execute(sa.select(t.c.key, t.c.value)).all()}
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            # A store of an older hotline opened read-only (create=False): no store_meta yet.
+            return {}
 
     def _set_meta(self, values: dict[str, str]) -> None:
         now = _utcnow()
@@ -611,7 +615,9 @@ class EventStore:
             fp = identity.secret_fingerprint(self._secret)
             meta = self.meta()
             old = meta.get(META_SECRET_FINGERPRINT)
-            if old is None:
+            if not meta:
+                pass  # opened read-only before its migration: nothing to compare or record
+            elif old is None:
                 self._set_meta({META_SECRET_FINGERPRINT: fp})
             elif old != fp:
                 logger.warning(
@@ -841,7 +847,7 @@ class EventStore:
             .select_from(c)
             .outerjoin(ev, ev.c.complaint_id == c.c.id)
         )
-        frame = self._read_by_ids(q, c.c.id, ids)
+        frame = self._read_by_ids(q, c.c.id, ids, complaint_ids=True)
         return {
             str(i): (
                 str(h),
@@ -900,12 +906,14 @@ class EventStore:
             q = q.where(t.c.time >= _dt(since))
         if until is not None:
             q = q.where(t.c.time <= _dt(until))
-        return self._read_by_ids(q, t.c.id, ids, order=[t.c.time, t.c.id])
+        return self._read_by_ids(q, t.c.id, ids, order=[t.c.time, t.c.id], complaint_ids=True)
 
     def read_predictions(self, ids: Sequence[str] | None = None, *, latest: bool = True) -> pd.DataFrame:
         """Predictions; with ``latest`` only the newest per complaint (ties: highest model version)."""
         t = self.tables["predictions"]
-        df = self._read_by_ids(sa.select(t), t.c.complaint_id, ids, order=[t.c.complaint_id])
+        df = self._read_by_ids(
+            sa.select(t), t.c.complaint_id, ids, order=[t.c.complaint_id], complaint_ids=True
+        )
         if latest and len(df):
             df = (
                 df.sort_values(["complaint_id", "created_at", "model_version"])
@@ -916,13 +924,21 @@ class EventStore:
         return df
 
     def _read_by_ids(
-        self, query: sa.Select, column: sa.Column, ids: Sequence[str] | None, order: Sequence[Any] = ()
+        self,
+        query: sa.Select,
+        column: sa.Column,
+        ids: Sequence[str] | None,
+        order: Sequence[Any] = (),
+        *,
+        complaint_ids: bool = False,
     ) -> pd.DataFrame:
         with self.engine.connect() as conn:
             if ids is None:
                 return self._frame(conn.execute(query.order_by(*order)))
-            # Ids are looked up as they were stored (an id holding personal data is masked).
-            ids = [self.safe_id(i) for i in ids]
+            # Complaint ids are looked up as they were stored (one holding personal data is
+            # masked). Incident ids are ours and never mapped: the digits of INC-YYYYMMDD-<hex>
+            # can look like a bank card number.
+            ids = [self.safe_id(i) for i in ids] if complaint_ids else [str(i) for i in ids]
             frames = [
                 self._frame(conn.execute(query.where(column.in_(ids[i : i + BATCH_ROWS])).order_by(*order)))
                 for i in range(0, len(ids), BATCH_ROWS)
@@ -986,7 +1002,9 @@ class EventStore:
 
     def read_events(self, ids: Sequence[str] | None = None) -> pd.DataFrame:
         t = self.tables["complaint_events"]
-        return self._read_by_ids(sa.select(t), t.c.complaint_id, ids, order=[t.c.complaint_id])
+        return self._read_by_ids(
+            sa.select(t), t.c.complaint_id, ids, order=[t.c.complaint_id], complaint_ids=True
+        )
 
     # -- incidents ------------------------------------------------------------------------------
 
@@ -1046,7 +1064,9 @@ class EventStore:
         """Membership rows, for some incidents or some complaints (or all)."""
         t = self.tables["incident_members"]
         if complaint_ids is not None:
-            return self._read_by_ids(sa.select(t), t.c.complaint_id, complaint_ids, order=[t.c.complaint_id])
+            return self._read_by_ids(
+                sa.select(t), t.c.complaint_id, complaint_ids, order=[t.c.complaint_id], complaint_ids=True
+            )
         return self._read_by_ids(
             sa.select(t), t.c.incident_id, incident_ids, order=[t.c.incident_id, t.c.complaint_id]
         )

@@ -394,3 +394,28 @@ def test_second_writer_waits_then_gives_up_clearly(tmp_path: Path) -> None:
         pass
     with other.writer_lock():  # free again
         pass
+
+
+def test_incident_ids_are_never_mistaken_for_personal_data(tmp_path: Path) -> None:
+    # 20260709-44274884 is a Luhn-valid 16-digit run: masking it as a bank card lost incidents.
+    iid = "INC-20260709-44274884"
+    st = EventStore(tmp_path / "ev.db")
+    st.upsert_complaints(pd.DataFrame({"id": ["LJ1"], "text": ["噪音"], "time": ["2026-07-09 22:00"]}))
+    st.upsert_events(pd.DataFrame({"id": ["LJ1"], "category": ["噪音扰民"]}))
+    st.upsert_members(pd.DataFrame({"complaint_id": ["LJ1"], "incident_id": [iid], "link": ["seed"]}))
+    st.upsert_incidents(pd.DataFrame({"incident_id": [iid], "n_complaints": [1]}))
+    assert st.incident_members_detail([iid])["id"].tolist() == ["LJ1"]
+    assert st.read_members([iid])["complaint_id"].tolist() == ["LJ1"]
+    assert st.read_incidents(ids=[iid])["incident_id"].tolist() == [iid]
+
+
+def test_old_store_read_only_still_reads_phone_ids(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    EventStore(db).close()
+    engine = sa.create_engine(resolve_url(db))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE store_meta"))
+    engine.dispose()
+    with EventStore(db, create=False) as st:  # `hotline hot` on a store of the previous hotline
+        assert st.read_complaints([PHONE]).empty
+        assert st.meta() == {}
