@@ -12,6 +12,8 @@
    (:mod:`events.hot`) are recomputed from their members.
 
 At the end the daily signals are recomputed from the whole store (:mod:`events.signals`).
+The whole run holds the store's writer lock (:meth:`events.store.EventStore.writer_lock`): a
+second run on the same store waits for this one, so concurrent runs group as sequential ones.
 Running the same log twice changes nothing: complaints and events are upserted, complaints
 that already belong to an incident keep it, and summaries and signals are recomputed from the
 stored rows rather than incremented.
