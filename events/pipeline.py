@@ -12,6 +12,8 @@
    (:mod:`events.hot`) are recomputed from their members.
 
 At the end the daily signals are recomputed from the whole store (:mod:`events.signals`).
+The whole run holds the store's writer lock (:meth:`events.store.EventStore.writer_lock`): a
+second run on the same store waits for this one, so concurrent runs group as sequential ones.
 Running the same log twice changes nothing: complaints and events are upserted, complaints
 that already belong to an incident keep it, and summaries and signals are recomputed from the
 stored rows rather than incremented.
@@ -36,7 +38,7 @@ import pandas as pd
 from events.grouping import METHODS, GroupingConfig, IncidentGrouper
 from events.hot import summarize_incidents
 from events.signals import refresh_signals
-from events.store import EventStore, caller_key
+from events.store import EventStore, clean_place
 from nlp.errors import ConfigError, HotlineError
 from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
 from nlp.location import normalize_district
@@ -228,13 +230,27 @@ def run_events(
     rejects_path: str | os.PathLike[str] | None = None,
 ) -> EventsReport:
     """Extract, group and store the events of one complaint log (see the module docstring)."""
+    cfg = config or EventsConfig()
+    opts = options or ReaderOptions()
+    st = store if isinstance(store, EventStore) else EventStore(store)
+    # One writer at a time for the whole run: a second run waits, then groups against all that
+    # this one stored (two runs interleaving would each miss the other's incidents).
+    with st.writer_lock():
+        return _run_events(input_path, st, opts, cfg, rejects_path=rejects_path)
+
+
+def _run_events(
+    input_path: str | os.PathLike[str],
+    st: EventStore,
+    opts: ReaderOptions,
+    cfg: EventsConfig,
+    *,
+    rejects_path: str | os.PathLike[str] | None,
+) -> EventsReport:
     from tqdm.auto import tqdm
 
     from nlp.events import EventExtractor
 
-    cfg = config or EventsConfig()
-    opts = options or ReaderOptions()
-    st = store if isinstance(store, EventStore) else EventStore(store)
     report = EventsReport(input=str(input_path), store=repr(st), config=cfg.to_dict())
     timings: Counter[str] = Counter()
     extractor = EventExtractor(cfg.gazetteer, top_k=cfg.top_k)
@@ -259,13 +275,18 @@ def run_events(
         for chunk in reader:
             t0 = time.perf_counter()
             records = chunk.records.copy()
+            # What the store will hold, from the start: an id holding personal data is masked
+            # (its incident id is derived from it), and a district column that held some (a
+            # phone number typed into it) is unknown rather than a place.
+            records["id"] = [st.safe_id(v) for v in records["id"]]
+            records["district"] = [clean_place(d) for d in records["district"]]
             src = chunk.source
             headers = [str(h) for h in src.columns]
             caller_col = _find_column(headers, cfg.caller_column, CALLER_CANDIDATES, "--caller-column")
             likes_col = _find_column(headers, cfg.likes_column, LIKES_CANDIDATES, "--likes-column")
             if caller_col is not None and caller_col in reader.mapping.values():
                 caller_col = None  # the id or text column is not a caller
-            records["caller"] = [caller_key(v) for v in src[caller_col]] if caller_col else None
+            records["caller"] = [st.hash_caller(v) for v in src[caller_col]] if caller_col else None
             records["likes"] = (
                 pd.to_numeric(src[likes_col], errors="coerce").fillna(0).astype(int).to_numpy()
                 if likes_col
@@ -295,7 +316,7 @@ def run_events(
 
             t0 = time.perf_counter()
             district = [
-                normalize_district(d, extractor.locations.gazetteer) or ld
+                clean_place(normalize_district(d, extractor.locations.gazetteer)) or clean_place(ld)
                 for d, ld in zip(records["district"], events["loc_district"], strict=True)
             ]
             frame = pd.concat([records, events], axis=1)

@@ -35,11 +35,11 @@ from datetime import date
 import pandas as pd
 
 from events.calendar import day_calendar
-from events.store import SIGNAL_COLUMNS, EventStore
+from events.store import SIGNAL_COLUMNS, UNKNOWN_DISTRICT, EventStore, clean_place
+from nlp.pii import mask_pii
 
 logger = logging.getLogger(__name__)
 
-UNKNOWN_DISTRICT = "未知"
 UNKNOWN_CATEGORY = "未分类"
 
 
@@ -71,8 +71,12 @@ def build_signals(
     df = df[df["time"].notna()]
     if df.empty:
         return pd.DataFrame(columns=list(SIGNAL_COLUMNS))
-    df["category"] = df["category"].fillna("").astype(str).str.strip().replace("", UNKNOWN_CATEGORY)
-    df["district"] = df["district"].fillna("").astype(str).str.strip().replace("", UNKNOWN_DISTRICT)
+    df["category"] = (
+        df["category"].fillna("").astype(str).str.strip().map(mask_pii).replace("", UNKNOWN_CATEGORY)
+    )
+    # A district that holds personal data (masked or not) is not a place: it must not become a
+    # series key, so it counts as unknown.
+    df["district"] = df["district"].map(clean_place).replace("", UNKNOWN_DISTRICT)
     df["day"] = df["time"].dt.normalize()
     inc = df["incident_id"].astype(object).where(df["incident_id"].notna(), None)
     # An ungrouped complaint is its own incident (so incidents <= calls always holds).
@@ -118,8 +122,7 @@ def signal_source_frame(store: EventStore) -> pd.DataFrame:
         for cid, cat, lab in zip(src["id"], src["category"], src["label"], strict=True)
     ]
     district = [
-        (d if isinstance(d, str) and d else "") or (r if isinstance(r, str) else "")
-        for d, r in zip(src["district"], src["raw_district"], strict=True)
+        clean_place(d) or clean_place(r) for d, r in zip(src["district"], src["raw_district"], strict=True)
     ]
     return pd.DataFrame(
         {

@@ -12,7 +12,16 @@ leaves the same rows. Creation timestamps are kept on conflict, so a re-run chan
 
 Only masked text is stored: :meth:`EventStore.upsert_complaints` runs :func:`nlp.pii.mask_pii`
 on titles and texts again (cheap, and a second line of defence for callers that read with
-``mask=False``), and callers' ids are stored as a salted hash, never the phone number.
+``mask=False``), and so is every other free-text value on its way in (districts, places,
+keywords, labels, sources, complaint ids); a place column that held personal data (a phone
+number typed into the district column) is stored as unknown. Callers' ids are stored as a
+keyed hash (HMAC-SHA256 with a per-installation secret kept outside the database, see
+:mod:`events.identity`), never the phone number.
+
+Writers are serialised: :meth:`EventStore.writer_lock` (an advisory lock file next to a SQLite
+database, ``pg_advisory_lock`` on PostgreSQL) is held for a whole ``hotline events`` run and
+while a new store is created, so two runs on one store give what running them one after the
+other gives.
 
 The schema is versioned: table ``schema_version`` holds :data:`SCHEMA_VERSION`; opening a
 store written by an older or newer hotline raises :class:`StoreSchemaError` with what to do.
@@ -23,11 +32,13 @@ Tables (columns in :func:`_metadata`): ``complaints``, ``predictions``, ``compla
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -36,8 +47,9 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from events import identity
 from nlp.errors import HotlineError
-from nlp.pii import mask_pii
+from nlp.pii import PLACEHOLDERS, mask_pii
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +78,24 @@ class StoreSchemaError(StoreError):
     error_type = "store_schema_mismatch"
 
 
+class StoreLockError(StoreError):
+    """Another writer held the store for longer than we were willing to wait."""
+
+    error_type = "store_locked"
+
+
+UNKNOWN_DISTRICT = "未知"
+# How long a writer waits for another one to finish (a full events run can take minutes).
+LOCK_TIMEOUT_S = float(os.environ.get("HOTLINE_STORE_LOCK_TIMEOUT", "3600"))
+# PostgreSQL advisory lock key: a constant 63-bit number of our own.
+_PG_LOCK_KEY = int(hashlib.sha256(b"hotline event store writer").hexdigest()[:15], 16)
+# store_meta keys
+META_CALLER_SCHEME = "caller_key_scheme"
+META_LEGACY_CALLERS = "legacy_caller_keys"
+META_SECRET_FINGERPRINT = "caller_secret_fingerprint"
+META_OLD_FINGERPRINTS = "previous_caller_secret_fingerprints"
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
@@ -80,6 +110,13 @@ def _metadata() -> tuple[sa.MetaData, dict[str, sa.Table]]:
         sa.Column("version", sa.Integer, primary_key=True),
         sa.Column("applied_at", sa.DateTime, nullable=False),
     )
+    t["store_meta"] = sa.Table(
+        "store_meta",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False, default=""),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    )
     t["complaints"] = sa.Table(
         "complaints",
         md,
@@ -89,7 +126,7 @@ def _metadata() -> tuple[sa.MetaData, dict[str, sa.Table]]:
         sa.Column("text", sa.Text, nullable=False, default=""),  # masked
         sa.Column("district", sa.String(64), nullable=False, default=""),
         sa.Column("label", sa.String(128), nullable=False, default=""),
-        sa.Column("caller", sa.String(32)),  # salted hash of the caller id / phone number
+        sa.Column("caller", sa.String(32)),  # keyed hash of the caller id (events.identity)
         sa.Column("likes", sa.Integer, nullable=False, default=0),
         sa.Column("source", sa.String(512), nullable=False, default=""),
         sa.Column("row", sa.Integer),
@@ -205,6 +242,8 @@ def _metadata() -> tuple[sa.MetaData, dict[str, sa.Table]]:
     return md, t
 
 
+# complaint_events columns that name a place (cleared when they hold personal data).
+_PLACE_COLUMNS = {"district", "anchor", "city", "loc_district", "street", "community", "road", "landmark"}
 # Columns set only when a row is first written (kept on conflict so re-runs change nothing).
 _KEEP_ON_CONFLICT = {"loaded_at", "created_at", "joined_at", "extracted_at"}
 
@@ -230,14 +269,41 @@ def resolve_url(url: str | os.PathLike[str]) -> str:
     return s
 
 
-def caller_key(value: Any, salt: str = "hotline") -> str | None:
-    """Salted hash of a caller id / phone number: distinct callers can be counted, never read."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    s = str(value).strip()
-    if not s or s.lower() in ("nan", "none"):
-        return None
-    return hashlib.sha256(f"{salt}:{s}".encode()).hexdigest()[:16]
+def caller_key(value: Any, secret: bytes | None = None) -> str | None:
+    """Keyed hash of a caller id / phone number (:func:`events.identity.caller_key`) with
+    ``secret``, by default this installation's (:func:`events.identity.load_secret`)."""
+    return identity.caller_key(value, identity.load_secret() if secret is None else secret)
+
+
+def is_place_value(value: Any) -> bool:
+    """False for an empty value and for one that holds personal data, masked or not: a phone
+    number in the district column is not a place and must not become a series key."""
+    s = _text(value).strip()
+    if not s:
+        return False
+    if any(p in s for p in PLACEHOLDERS.values()):
+        return False
+    return mask_pii(s) == s
+
+
+def clean_place(value: Any, limit: int | None = None) -> str:
+    """``value`` as a place name, or ``""`` (unknown) when it is empty or holds personal data."""
+    s = _text(value).strip()
+    if not is_place_value(s):
+        return ""
+    return s[:limit] if limit else s
+
+
+def _clean_location_key(value: Any, limit: int = 256) -> str:
+    # district|street|place: each part on its own, so one bad part does not hide the others.
+    parts = [clean_place(p) for p in _text(value).split("|")]
+    return "|".join(parts)[:limit] if any(parts) else ""
+
+
+def _masked(value: Any, limit: int | None = None) -> str:
+    # Mask before cutting: a cut could leave a partial number the patterns no longer see.
+    s = mask_pii(_text(value))
+    return s[:limit] if limit else s
 
 
 def _json_value(value: Any) -> Any:
@@ -332,13 +398,30 @@ class EventStore:
     >>> store.read_hot(5)                               # doctest: +SKIP
     """
 
-    def __init__(self, url: str | os.PathLike[str], *, create: bool = True, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        echo: bool = False,
+        caller_secret: bytes | None = None,
+        caller_secret_file: str | os.PathLike[str] | None = None,
+        lock_timeout: float | None = None,
+    ) -> None:
         self.url = resolve_url(url)
+        self._secret = caller_secret
+        self._secret_file = caller_secret_file
+        self._secret_checked = False
+        self.lock_timeout = LOCK_TIMEOUT_S if lock_timeout is None else float(lock_timeout)
+        self._lock_depth = 0
+        self._lock_release: Any = None
+        self._sqlite_path: str | None = None
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.url.startswith("sqlite"):
             path = self.url.split("///", 1)[1] if "///" in self.url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self._sqlite_path = path
             kwargs["connect_args"] = {"timeout": 30}
             if path in ("", ":memory:"):
                 # One shared connection, or every connection would see its own empty database.
@@ -383,6 +466,33 @@ class EventStore:
     # -- schema ---------------------------------------------------------------------------------
 
     def _check_schema(self, *, create: bool) -> None:
+        if not create or self._schema_ready():
+            self._check_schema_locked(create=create)
+            return
+        # Creating tables or migrating: one process at a time, or a second one finds a half-made
+        # store (an empty schema_version) and refuses it.
+        with self.writer_lock():
+            self._check_schema_locked(create=create)
+
+    def _schema_ready(self) -> bool:
+        """True when the store is complete and migrated (nothing to write on opening it)."""
+        try:
+            existing = set(sa.inspect(self.engine).get_table_names())
+            if not set(self.tables) <= existing:
+                return False
+            with self.engine.connect() as conn:
+                version = conn.execute(
+                    sa.select(sa.func.max(self.tables["schema_version"].c.version))
+                ).scalar()
+                meta = self.tables["store_meta"]
+                scheme = conn.execute(
+                    sa.select(meta.c.value).where(meta.c.key == META_CALLER_SCHEME)
+                ).scalar()
+        except sa.exc.SQLAlchemyError:
+            return False
+        return version == SCHEMA_VERSION and scheme is not None
+
+    def _check_schema_locked(self, *, create: bool) -> None:
         try:
             insp = sa.inspect(self.engine)
             existing = set(insp.get_table_names())
@@ -392,6 +502,11 @@ class EventStore:
         if "schema_version" in existing:
             with self.engine.connect() as conn:
                 found = conn.execute(sa.select(sa.func.max(self.tables["schema_version"].c.version))).scalar()
+            if found is None and create and self._is_unfinished(existing):
+                # A creation that stopped between the tables and the version row (a crash, or a
+                # hotline without the writer lock): nothing was stored, so finish it.
+                self._create(existing)
+                return
             if found is None:
                 raise StoreSchemaError(
                     f"{self._safe_url()}: table schema_version is empty; this is not a complete hotline "
@@ -411,6 +526,8 @@ class EventStore:
             missing = ours - existing
             if missing and create:
                 self.metadata.create_all(self.engine, tables=[self.tables[n] for n in sorted(missing)])
+            if create:
+                self._migrate_callers()
             return
         clash = ours & existing
         if clash:
@@ -420,12 +537,210 @@ class EventStore:
             )
         if not create:
             raise StoreError(f"{self._safe_url()} is not a hotline event store; run `hotline events` first")
+        self._create(existing)
+
+    def _is_unfinished(self, existing: set[str]) -> bool:
+        if "complaints" not in existing:
+            return True
+        with self.engine.connect() as conn:
+            return not conn.execute(sa.select(self.tables["complaints"].c.id).limit(1)).first()
+
+    def _create(self, existing: set[str]) -> None:
         self.metadata.create_all(self.engine)
+        now = _utcnow()
         with self.engine.begin() as conn:
             conn.execute(
-                self.tables["schema_version"].insert(), [{"version": SCHEMA_VERSION, "applied_at": _utcnow()}]
+                self.tables["schema_version"].insert(), [{"version": SCHEMA_VERSION, "applied_at": now}]
             )
+        self._set_meta({META_CALLER_SCHEME: identity.SCHEME})
         logger.info("created event store %s (schema version %d)", self._safe_url(), SCHEMA_VERSION)
+
+    def _migrate_callers(self) -> None:
+        """Mark a store written before keyed caller hashes (once): its caller hashes are the old
+        constant-salt sha256, which cannot be re-keyed without the raw ids. They stay as they
+        are - 16 hex digits, never equal to a ``k1:`` key - and the store says so."""
+        meta = self.meta()
+        if META_CALLER_SCHEME in meta:
+            return
+        c = self.tables["complaints"]
+        with self.engine.connect() as conn:
+            legacy = int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(c)
+                    .where(c.c.caller.is_not(None), sa.not_(c.c.caller.like(identity.KEY_PREFIX + "%")))
+                ).scalar()
+            )
+        values = {META_CALLER_SCHEME: identity.SCHEME}
+        if legacy:
+            values[META_LEGACY_CALLERS] = str(legacy)
+            logger.warning(
+                "%s: %d complaint(s) carry legacy caller hashes (constant salt, before keyed hashes); "
+                "they are kept and marked - a caller seen before and after this upgrade counts as two "
+                "people (docs/events.md, caller identity)",
+                self._safe_url(),
+                legacy,
+            )
+        self._set_meta(values)
+
+    # -- store metadata and caller identity -------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        """The ``store_meta`` key/value pairs (caller-key scheme, legacy marker, secret fingerprint)."""
+        t = self.tables["store_meta"]
+        try:
+            with self.engine.connect() as conn:
+                return {str(k): str(v) for k, v in conn.execute(sa.select(t.c.key, t.c.value)).all()}
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            # A store of an older hotline opened read-only (create=False): no store_meta yet.
+            return {}
+
+    def _set_meta(self, values: dict[str, str]) -> None:
+        now = _utcnow()
+        self._upsert("store_meta", [{"key": k, "value": v, "updated_at": now} for k, v in values.items()])
+
+    @property
+    def legacy_callers(self) -> int:
+        """How many complaints still carry a legacy (constant-salt) caller hash."""
+        return int(self.meta().get(META_LEGACY_CALLERS, "0") or 0)
+
+    def caller_secret(self) -> bytes:
+        """This installation's caller secret (loaded on first use: stores without callers never
+        need one). The first time per store its fingerprint is compared with the one the store
+        was written with, and a change is logged (callers would no longer match)."""
+        if self._secret is None:
+            self._secret = identity.load_secret(self._secret_file)
+        if not self._secret_checked:
+            self._secret_checked = True
+            fp = identity.secret_fingerprint(self._secret)
+            meta = self.meta()
+            old = meta.get(META_SECRET_FINGERPRINT)
+            if not meta:
+                pass  # opened read-only before its migration: nothing to compare or record
+            elif old is None:
+                self._set_meta({META_SECRET_FINGERPRINT: fp})
+            elif old != fp:
+                logger.warning(
+                    "%s: callers were hashed with another caller secret (fingerprint %s, now %s); the "
+                    "same caller before and after the change counts as two people. Expected after a "
+                    "rotation; otherwise set HOTLINE_CALLER_SECRET_FILE to the secret this store used "
+                    "(docs/events.md, caller identity)",
+                    self._safe_url(),
+                    old,
+                    fp,
+                )
+                history = [h for h in meta.get(META_OLD_FINGERPRINTS, "").split(",") if h]
+                self._set_meta(
+                    {META_SECRET_FINGERPRINT: fp, META_OLD_FINGERPRINTS: ",".join([*history, old])}
+                )
+        return self._secret
+
+    def hash_caller(self, value: Any) -> str | None:
+        """Keyed hash of a caller id with this installation's secret; a key that already is one
+        (``k1:`` + 24 hex) is kept."""
+        if identity.is_caller_key(value):
+            return str(value)
+        if value is None or (isinstance(value, float) and math.isnan(value)) or not str(value).strip():
+            return None
+        return identity.caller_key(value, self.caller_secret())
+
+    def safe_id(self, value: Any) -> str:
+        """A complaint id as stored: unchanged unless it holds personal data (a phone number used
+        as an id), which is masked and given a keyed suffix so that ids stay distinct and stable."""
+        s = _text(value).strip()
+        masked = mask_pii(s)
+        if masked == s:
+            return s[:128]
+        return f"{masked[:100]}#{identity.keyed_token(s, self.caller_secret())}"
+
+    # -- writer lock --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writer_lock(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the store's writer lock (re-entrant in this object) for the ``with`` block.
+
+        ``hotline events`` holds it for a whole run, so a second run on the same store waits and
+        then groups against everything the first one stored: the result is that of running the
+        two one after the other. SQLite: an advisory lock (``flock``) on ``<database>.lock``
+        next to the database file; PostgreSQL: ``pg_advisory_lock`` on a session of its own;
+        an in-memory database needs none. Waits up to ``timeout`` seconds (default
+        ``lock_timeout``), then raises :class:`StoreLockError`.
+        """
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        wait = self.lock_timeout if timeout is None else float(timeout)
+        if self._sqlite_path:
+            release = self._lock_file(Path(self._sqlite_path + ".lock"), wait)
+        elif self.dialect == "postgresql":
+            release = self._lock_postgres(wait)
+        else:
+            release = None
+        self._lock_depth = 1
+        try:
+            yield
+        finally:
+            self._lock_depth = 0
+            if release is not None:
+                release()
+
+    def _lock_busy(self, waited: float, wait: float, what: str) -> None:
+        if waited >= wait:
+            raise StoreLockError(
+                f"{self._safe_url()} is being written by another hotline process ({what}) and it did "
+                f"not finish within {wait:.0f} s; wait for it (or raise --lock-timeout / "
+                "HOTLINE_STORE_LOCK_TIMEOUT) and run again - nothing was written by this run"
+            )
+        if waited == 0:
+            logger.info("%s: another hotline process is writing; waiting for it", self._safe_url())
+
+    def _lock_file(self, path: Path, wait: float) -> Any:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        start = time.monotonic()
+        waited = 0.0
+        try:
+            while not _try_lock_fd(fd):
+                self._lock_busy(waited, wait, f"lock file {path}")
+                time.sleep(min(0.2, max(wait - waited, 0.01)))
+                waited = max(time.monotonic() - start, 1e-6)
+        except BaseException:
+            os.close(fd)
+            raise
+
+        def release() -> None:
+            _unlock_fd(fd)
+            os.close(fd)
+
+        return release
+
+    def _lock_postgres(self, wait: float) -> Any:
+        # A session-level advisory lock lives as long as its connection: keep one aside for it.
+        conn = self.engine.connect()
+        start = time.monotonic()
+        waited = 0.0
+        try:
+            while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(_PG_LOCK_KEY))).scalar():
+                conn.rollback()
+                self._lock_busy(waited, wait, "pg_advisory_lock")
+                time.sleep(min(0.5, max(wait - waited, 0.01)))
+                waited = max(time.monotonic() - start, 1e-6)
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+
+        def release() -> None:
+            try:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(_PG_LOCK_KEY)))
+                conn.commit()
+            finally:
+                conn.close()
+
+        return release
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -483,37 +798,34 @@ class EventStore:
         ``records`` is a canonical DataFrame from :mod:`nlp.io` (``ComplaintReader`` chunks or
         ``read_complaints``): column ``id`` (required, unique key) and any of ``title``,
         ``text``, ``time``, ``district``, ``label``, ``row``; optionally ``caller`` (hashed
-        here unless it already is a 16-character hash from :func:`caller_key`) and ``likes``.
-        Title and text are PII-masked again before they are stored. Loading the same records
-        twice leaves the table unchanged.
+        here with :meth:`hash_caller` unless it already is such a key) and ``likes``.
+        Every text value is PII-masked before it is stored; a district that held personal data
+        is stored as unknown (``""``) and an id that did is masked (:meth:`safe_id`). Loading
+        the same records twice leaves the table unchanged.
         """
         if "id" not in records.columns:
             raise StoreError("upsert_complaints: the records have no 'id' column (read them with nlp.io)")
         now = _utcnow()
         rows = []
         for r in _records(records):
-            cid = _text(r.get("id"))
+            cid = self.safe_id(r.get("id"))
             if not cid:
                 continue
             title = mask_pii(_text(r.get("title")))
             text = mask_pii(_text(r.get("text")))
-            caller = r.get("caller")
-            if caller is not None and not (
-                isinstance(caller, str) and len(caller) == 16 and caller.isalnum()
-            ):
-                caller = caller_key(caller)
+            caller = self.hash_caller(_scalar(r.get("caller")))
             likes = _scalar(r.get("likes"))
             rows.append(
                 {
-                    "id": cid[:128],
+                    "id": cid,
                     "time": _dt(r.get("time")),
                     "title": title,
                     "text": text,
-                    "district": _text(r.get("district"), 64),
-                    "label": _text(r.get("label"), 128),
-                    "caller": caller if isinstance(caller, str) and caller else None,
+                    "district": clean_place(r.get("district"), 64),
+                    "label": _masked(r.get("label"), 128),
+                    "caller": caller,
                     "likes": int(likes) if isinstance(likes, (int, float)) and not math.isnan(likes) else 0,
-                    "source": _text(r.get("source") or source, 512),
+                    "source": _masked(r.get("source") or source, 512),
                     "row": int(_scalar(r["row"])) if _scalar(r.get("row")) is not None else None,
                     "content_hash": self.content_hash(title, text),
                     "loaded_at": now,
@@ -535,7 +847,7 @@ class EventStore:
             .select_from(c)
             .outerjoin(ev, ev.c.complaint_id == c.c.id)
         )
-        frame = self._read_by_ids(q, c.c.id, ids)
+        frame = self._read_by_ids(q, c.c.id, ids, complaint_ids=True)
         return {
             str(i): (
                 str(h),
@@ -563,17 +875,17 @@ class EventStore:
         now = _utcnow()
         rows = []
         for r in _records(df):
-            cid = _text(r.get(id_col))
+            cid = self.safe_id(r.get(id_col))
             if not cid:
                 continue
             score = _scalar(r.get("score"))
             rows.append(
                 {
-                    "complaint_id": cid[:128],
-                    "model_version": _text(r.get("model_version"), 128) or "unknown",
-                    "label": _text(r.get("label"), 128),
+                    "complaint_id": cid,
+                    "model_version": _masked(r.get("model_version"), 128) or "unknown",
+                    "label": _masked(r.get("label"), 128),
                     "score": float(score) if score is not None else 0.0,
-                    "top_k": _json_value(r.get("top_k")),
+                    "top_k": _mask_json(_json_value(r.get("top_k"))),
                     "needs_review": bool(_scalar(r.get("needs_review")) or False),
                     "created_at": now,
                 }
@@ -594,12 +906,14 @@ class EventStore:
             q = q.where(t.c.time >= _dt(since))
         if until is not None:
             q = q.where(t.c.time <= _dt(until))
-        return self._read_by_ids(q, t.c.id, ids, order=[t.c.time, t.c.id])
+        return self._read_by_ids(q, t.c.id, ids, order=[t.c.time, t.c.id], complaint_ids=True)
 
     def read_predictions(self, ids: Sequence[str] | None = None, *, latest: bool = True) -> pd.DataFrame:
         """Predictions; with ``latest`` only the newest per complaint (ties: highest model version)."""
         t = self.tables["predictions"]
-        df = self._read_by_ids(sa.select(t), t.c.complaint_id, ids, order=[t.c.complaint_id])
+        df = self._read_by_ids(
+            sa.select(t), t.c.complaint_id, ids, order=[t.c.complaint_id], complaint_ids=True
+        )
         if latest and len(df):
             df = (
                 df.sort_values(["complaint_id", "created_at", "model_version"])
@@ -610,12 +924,21 @@ class EventStore:
         return df
 
     def _read_by_ids(
-        self, query: sa.Select, column: sa.Column, ids: Sequence[str] | None, order: Sequence[Any] = ()
+        self,
+        query: sa.Select,
+        column: sa.Column,
+        ids: Sequence[str] | None,
+        order: Sequence[Any] = (),
+        *,
+        complaint_ids: bool = False,
     ) -> pd.DataFrame:
         with self.engine.connect() as conn:
             if ids is None:
                 return self._frame(conn.execute(query.order_by(*order)))
-            ids = [str(i) for i in ids]
+            # Complaint ids are looked up as they were stored (one holding personal data is
+            # masked). Incident ids are ours and never mapped: the digits of INC-YYYYMMDD-<hex>
+            # can look like a bank card number.
+            ids = [self.safe_id(i) for i in ids] if complaint_ids else [str(i) for i in ids]
             frames = [
                 self._frame(conn.execute(query.where(column.in_(ids[i : i + BATCH_ROWS])).order_by(*order)))
                 for i in range(0, len(ids), BATCH_ROWS)
@@ -636,23 +959,29 @@ class EventStore:
 
     def upsert_events(self, events: pd.DataFrame) -> int:
         """Event fields per complaint (``id`` + :data:`nlp.events.EVENT_COLUMNS` + ``category``,
-        ``category_source``, ``district``)."""
+        ``category_source``, ``district``). Text is masked; place columns that held personal data
+        are stored as unknown (``""``) and such entries are dropped from ``places``."""
         table = self.tables["complaint_events"]
         now = _utcnow()
         json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
         dt_cols = {"event_start", "event_end"}
         rows = []
         for r in _records(events):
-            cid = _text(r.get("id") if "id" in r else r.get("complaint_id"))
+            cid = self.safe_id(r.get("id") if "id" in r else r.get("complaint_id"))
             if not cid:
                 continue
-            row: dict[str, Any] = {"complaint_id": cid[:128], "extracted_at": now}
+            row: dict[str, Any] = {"complaint_id": cid, "extracted_at": now}
             for c in table.columns:
                 if c.name in ("complaint_id", "extracted_at"):
                     continue
                 v = r.get(c.name)
-                if c.name in json_cols:
-                    row[c.name] = _json_value(v)
+                if c.name == "places":
+                    places = _json_value(v)
+                    row[c.name] = (
+                        [p for p in places if is_place_value(p)] if isinstance(places, list) else places
+                    )
+                elif c.name in json_cols:
+                    row[c.name] = _mask_json(_json_value(v))
                 elif c.name in dt_cols:
                     row[c.name] = _dt(v)
                 elif c.name == "recurring":
@@ -660,16 +989,22 @@ class EventStore:
                 elif c.name == "urgency_score":
                     row[c.name] = float(_scalar(v) or 0.0)
                 elif c.name == "urgency":
-                    row[c.name] = _text(v) or "一般"
+                    row[c.name] = _masked(v, 8) or "一般"
+                elif c.name == "location_key":
+                    row[c.name] = _clean_location_key(v)
+                elif c.name in _PLACE_COLUMNS:
+                    row[c.name] = clean_place(v, getattr(c.type, "length", None))
                 else:
                     length = getattr(c.type, "length", None)
-                    row[c.name] = _text(v, length)
+                    row[c.name] = _masked(v, length)
             rows.append(row)
         return self._upsert("complaint_events", rows)
 
     def read_events(self, ids: Sequence[str] | None = None) -> pd.DataFrame:
         t = self.tables["complaint_events"]
-        return self._read_by_ids(sa.select(t), t.c.complaint_id, ids, order=[t.c.complaint_id])
+        return self._read_by_ids(
+            sa.select(t), t.c.complaint_id, ids, order=[t.c.complaint_id], complaint_ids=True
+        )
 
     # -- incidents ------------------------------------------------------------------------------
 
@@ -684,10 +1019,10 @@ class EventStore:
             rows.append(
                 {
                     "incident_id": iid,
-                    "category": _text(r.get("category"), 128),
-                    "district": _text(r.get("district"), 64),
-                    "location_key": _text(r.get("location_key"), 256),
-                    "anchor": _text(r.get("anchor"), 128),
+                    "category": _masked(r.get("category"), 128),
+                    "district": clean_place(r.get("district"), 64),
+                    "location_key": _clean_location_key(r.get("location_key")),
+                    "anchor": clean_place(r.get("anchor"), 128),
                     "first_seen": _dt(r.get("first_seen")),
                     "last_seen": _dt(r.get("last_seen")),
                     "n_complaints": int(_scalar(r.get("n_complaints")) or 0),
@@ -695,10 +1030,10 @@ class EventStore:
                     "likes": int(_scalar(r.get("likes")) or 0),
                     "growth": float(_scalar(r.get("growth")) or 1.0),
                     "heat": float(_scalar(r.get("heat")) or 0.0),
-                    "urgency": _text(r.get("urgency")) or "一般",
-                    "keywords": _json_value(r.get("keywords")),
+                    "urgency": _masked(r.get("urgency"), 8) or "一般",
+                    "keywords": _mask_json(_json_value(r.get("keywords"))),
                     "description": mask_pii(_text(r.get("description"))),
-                    "representative_id": _text(r.get("representative_id")) or None,
+                    "representative_id": self.safe_id(r.get("representative_id")) or None,
                     "created_at": now,
                 }
             )
@@ -709,7 +1044,7 @@ class EventStore:
         now = _utcnow()
         rows = []
         for r in _records(members):
-            cid = _text(r.get("complaint_id") or r.get("id"))
+            cid = self.safe_id(r.get("complaint_id") or r.get("id"))
             if not cid:
                 continue
             rows.append(
@@ -717,7 +1052,7 @@ class EventStore:
                     "complaint_id": cid,
                     "incident_id": _text(r.get("incident_id")),
                     "similarity": float(_scalar(r.get("similarity")) or 0.0),
-                    "link": _text(r.get("link"), 32),
+                    "link": _masked(r.get("link"), 32),
                     "joined_at": now,
                 }
             )
@@ -729,7 +1064,9 @@ class EventStore:
         """Membership rows, for some incidents or some complaints (or all)."""
         t = self.tables["incident_members"]
         if complaint_ids is not None:
-            return self._read_by_ids(sa.select(t), t.c.complaint_id, complaint_ids, order=[t.c.complaint_id])
+            return self._read_by_ids(
+                sa.select(t), t.c.complaint_id, complaint_ids, order=[t.c.complaint_id], complaint_ids=True
+            )
         return self._read_by_ids(
             sa.select(t), t.c.incident_id, incident_ids, order=[t.c.incident_id, t.c.complaint_id]
         )
@@ -902,6 +1239,7 @@ class EventStore:
         missing = [c for c in SIGNAL_COLUMNS if c not in signals.columns]
         if missing:
             raise StoreError(f"replace_signals: missing column(s) {', '.join(missing)}")
+        signals = _safe_signal_keys(signals)
         rows = [
             {
                 "date": _day(r["date"]),
@@ -988,7 +1326,7 @@ class EventStore:
                     "alert_id": aid[:128],
                     "created_at": _dt(r.get("created_at")) or now,
                     "date": day,
-                    "series_key": _text(r.get("series_key"), 256),
+                    "series_key": _masked(r.get("series_key"), 256),
                     "kind": kind,
                     "observed": _num(r.get("observed")),
                     "expected": _num(r.get("expected")),
@@ -999,7 +1337,7 @@ class EventStore:
                     "score": _num(r.get("score")),
                     "incident_ids": _json_value(r.get("incident_ids")) or [],
                     "examples": examples or [],
-                    "keywords": _json_value(r.get("keywords")) or [],
+                    "keywords": _mask_json(_json_value(r.get("keywords"))) or [],
                     "first_seen": _dt(r.get("first_seen")),
                     "last_seen": _dt(r.get("last_seen")),
                 }
@@ -1058,6 +1396,20 @@ def _mask_json(value: Any) -> Any:
     return value
 
 
+def _safe_signal_keys(signals: pd.DataFrame) -> pd.DataFrame:
+    """Series keys without personal data: a district that holds some becomes
+    :data:`UNKNOWN_DISTRICT` (rows that then share a key are added up), a category is masked."""
+    district = signals["district"].map(lambda d: clean_place(d) or UNKNOWN_DISTRICT)
+    category = signals["category"].map(lambda c: _masked(c))
+    if district.equals(signals["district"].astype(str)) and category.equals(signals["category"].astype(str)):
+        return signals
+    out = signals.assign(district=district, category=category)
+    keys = ["date", "category", "district"]
+    counts = out.groupby(keys, as_index=False)[["calls", "incidents", "new_incidents"]].sum()
+    calendar = out.drop(columns=["calls", "incidents", "new_incidents"]).drop_duplicates(keys)
+    return counts.merge(calendar, on=keys)[list(SIGNAL_COLUMNS)]
+
+
 def _signals_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
@@ -1074,6 +1426,36 @@ def _signals_frame(df: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.reset_index(drop=True)
+
+
+def _try_lock_fd(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock_fd(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -62,13 +62,25 @@ def events(
     ] = False,
     caller_column: Annotated[
         str | None,
-        typer.Option("--caller-column", help="Column with the caller id / phone (hashed in the store)."),
+        typer.Option(
+            "--caller-column",
+            help="Column with the caller id / phone (stored as a keyed hash; the secret is "
+            "HOTLINE_CALLER_SECRET or the file HOTLINE_CALLER_SECRET_FILE, ~/.config/hotline/caller_secret).",
+        ),
     ] = None,
     likes_column: Annotated[
         str | None, typer.Option("--likes-column", help="Column with likes/support votes.")
     ] = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Also write the run report as JSON.")
+    ] = None,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--lock-timeout",
+            help="Seconds to wait for another `hotline events` run on the same store to finish "
+            "(default 3600, or HOTLINE_STORE_LOCK_TIMEOUT).",
+        ),
     ] = None,
     rejects: Rejects = None,
     text_column: TextColumn = None,
@@ -84,7 +96,8 @@ def events(
 
     Re-running on the same log changes nothing. Categories come from predictions already in the
     store (`hotline classify --store`), else the log's label column, else --model. Rejected rows
-    go to INPUTNAME.events.rejects.csv next to the store file (or --rejects).
+    go to INPUTNAME.events.rejects.csv next to the store file (or --rejects). Two runs on one
+    store do not interleave: the second waits for the first (--lock-timeout).
     """
     from events.pipeline import EventsConfig, run_events, write_report
     from events.store import EventStore
@@ -114,7 +127,7 @@ def events(
     name = input.name.split(".")[0] or "input"
     folder = Path(store).expanduser().parent if "://" not in store else Path.cwd()
     rejects_path = rejects or folder / f"{name}.events.rejects.csv"
-    with EventStore(store) as st:
+    with EventStore(store, lock_timeout=lock_timeout) as st:
         result = run_events(input, st, opts, config, rejects_path=rejects_path)
     if report is not None:
         write_report(result, report)
