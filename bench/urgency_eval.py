@@ -73,7 +73,9 @@ def main() -> int:
             p, r, f, _ = prf(pred, gold, level)
             cells += [f"{p:.2f}", f"{r:.2f}", f"{f:.2f}"]
         print(
-            f"| {name} | {len(part)} | {gold.count('紧急')} | {gold.count('较急')} | " + " | ".join(cells) + " |"
+            f"| {name} | {len(part)} | {gold.count('紧急')} | {gold.count('较急')} | "
+            + " | ".join(cells)
+            + " |"
         )
     for name in ("dev", "test", "all"):
         part = labels if name == "all" else labels[labels["split"] == name]
@@ -81,7 +83,9 @@ def main() -> int:
         print(confusion(part["pred"].tolist(), part["label"].tolist()))
     # The random stratum alone estimates the real rate without the oversampled strata.
     rnd = labels[labels["stratum"] == "random"]
-    print(f"\nrandom stratum ({len(rnd)}): gold {dict(Counter(rnd['label']))}, predicted {dict(Counter(rnd['pred']))}")
+    print(
+        f"\nrandom stratum ({len(rnd)}): gold {dict(Counter(rnd['label']))}, predicted {dict(Counter(rnd['pred']))}"
+    )
     everything = Counter(assess_urgency(t).level for t in texts.values())
     print(f"all {len(texts)} messages: " + ", ".join(f"{lvl} {everything[lvl]}" for lvl in reversed(LEVELS)))
     return 0
