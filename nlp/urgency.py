@@ -6,13 +6,28 @@ because the dangerous cases are few and have fixed vocabulary:
 * **紧急** (dispatch now): gas leaks (燃气泄漏, 煤气味), fire (起火, 火灾), collapse (塌陷, 坍塌),
   flooding (内涝, 严重积水, 被淹), exposed live wires (电线裸露, 漏电), injured people (受伤, 伤人),
   people trapped (被困, 困在电梯), missing manhole covers, falling objects.
-* **较急** (same day): water/power/gas outages and burst pipes, sewage overflow, hazards
-  (安全隐患), fallen trees, broken traffic lights, explicit urgency words (紧急, 刻不容缓).
+* **较急** (within days): water/power/gas outages and burst pipes, sewage overflow, concrete fire
+  hazards (blocked fire lanes, flying-lead charging), structural cracks, falling tiles, failing
+  lifts, polluted tap water, unpaid wages, fallen trees, broken traffic lights. Generic words
+  (安全隐患, 危险, 刻不容缓) are not cues: on real messages they are rhetoric.
 * **一般**: everything else.
 
-Negation is handled for the obvious cases: a trigger preceded in its clause by 没有/没/无/未/
-不是/并非/排除 ... (没有燃气泄漏, 未造成人员受伤, 无人受伤) does not count. A trigger that is only a
-possibility (火灾隐患, 是否有燃气泄漏, 万一起火) counts one level lower (较急).
+Cue words are only evidence in context (lists in ``data/urgency_cues.json``, compiled once):
+
+* idioms and metaphors are masked first (信息大爆炸, 救命路, 死亡门, 水深火热, 被菜地淹没 ...);
+* a cue negated just before it (没有燃气泄漏, 未造成人员受伤) does not count;
+* a cue in a hypothetical (若/如果/一旦/万一/担心/可能/以免 ... in its clause) or told as history
+  (去年/曾经/当时/2018年/发生了3起火灾) does not count at all;
+* an event cue (fire, collapse, flood ...) followed by 隐患/风险 is a risk (较急), one followed by
+  扑灭 is over (较急); an injury or a person trapped counts only with a recency marker (正在/现在/
+  刚刚/今天/至今 ...), because on a message board these are mostly told as background;
+* scope: an event cue in the opening (the title comes first) is 紧急, one buried in a long text
+  is 紧急 only with a recency marker, else 较急;
+* an outage is 较急, and 紧急 only when it continues (停水三天, 到现在还停电) for an estate
+  (小区/居民/户 ...) and is not a recurring one (每天晚上, 停电9次).
+
+Measured on 370 hand-labelled real messages: ``bench/urgency_eval.py`` (labels and how they were
+made: ``bench/data/urgency_labels.md``).
 
 Combination with the classifier (``scores``, a label -> probability mapping), deliberately
 simple so that it can be explained to a dispatcher:
@@ -28,42 +43,87 @@ simple so that it can be explained to a dispatcher:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 LEVELS = ("一般", "较急", "紧急")
 LEVEL_SCORES = {"紧急": 1.0, "较急": 0.6, "一般": 0.2}
 THRESHOLDS = {"紧急": 0.85, "较急": 0.5}
 
-# (hazard, level, pattern). Patterns are plain regular expressions over normalised text.
-RULES: tuple[tuple[str, str, str], ...] = (
-    ("燃气泄漏", "紧急", r"(?:燃气|煤气|天然气|液化气|液化石油气)(?:管道?)?(?:泄漏|泄露|外泄|漏气)|漏气|(?:煤气|燃气|天然气|液化气)味|闻到.{0,4}(?:煤气|燃气|天然气)"),
-    ("火灾", "紧急", r"起火|着火|火灾|失火|火情|燃烧起来|冒浓烟|浓烟|爆炸|明火"),
-    ("塌陷", "紧急", r"塌陷|坍塌|倒塌|塌方|垮塌|地陷|天坑|下沉.{0,3}严重|沉降严重"),
-    ("内涝", "紧急", r"内涝|严重积水|积水严重|积水.{0,4}(?:齐腰|过膝|半米|一米)|水淹|被淹|淹没|倒灌|洪水"),
-    ("触电", "紧急", r"电线裸露|裸露的?电线|漏电|触电|电线.{0,3}(?:掉落|垂落|断落|拖地)|高压线.{0,4}(?:断|落|垂)|电缆.{0,3}(?:裸露|破损)|电箱.{0,3}(?:漏电|破损|敞开)"),
-    ("人员受伤", "紧急", r"受伤|伤人|砸伤|摔伤|撞伤|咬伤|烫伤|死亡|身亡|出血|流血|昏迷|送医|送往医院|生命危险|危及生命|出人命|闹出人命"),
-    ("人员被困", "紧急", r"被困|困在电梯|电梯.{0,4}(?:困人|关人|关住)|(?:老人|小孩|儿童|孩子|学生).{0,2}困在"),
-    ("井盖缺失", "紧急", r"井盖.{0,2}(?:缺失|丢失|被盗|不见|破损|松动|塌|掀开)|没有井盖|无井盖"),
-    ("高空坠物", "紧急", r"高空坠物|高空抛物|坠落|砸下来|掉下来砸|摇摇欲坠|随时(?:可能)?(?:倒塌|掉落|坠落)"),
-    ("停水停电", "较急", r"停水|断水|没水|无水可用|停电|断电|没电|停气|断气"),
-    ("爆管漏水", "较急", r"爆管|(?:水管|管道|自来水管|供水管).{0,2}(?:爆裂|破裂|爆了|断裂)|大量漏水|漏水严重"),
-    ("污水外溢", "较急", r"污水.{0,2}(?:外溢|横流|漫|冒)|化粪池.{0,3}(?:满|溢|冒)|下水道.{0,3}(?:堵|冒|反)|粪水|粪便外排"),
-    ("安全隐患", "较急", r"安全隐患|重大隐患|险情|危险|威胁.{0,4}安全|安全威胁|事故"),
-    ("树木倒伏", "较急", r"树木?.{0,2}(?:倒伏|倒下|折断|倾斜|断枝)|断枝"),
-    ("交通设施故障", "较急", r"(?:红绿灯|信号灯).{0,3}(?:坏|不亮|故障|失灵)|路面.{0,3}(?:大坑|坑洞|塌)|大坑"),
-    ("紧急诉求", "较急", r"紧急|十万火急|刻不容缓|迫在眉睫|急需|救命"),
-)  # fmt: skip
-_COMPILED = tuple((h, lvl, re.compile(p)) for h, lvl, p in RULES)
+CUES_PATH = Path(__file__).resolve().parents[1] / "data" / "urgency_cues.json"
+# A cue in the opening (the title comes first in joined title+text) speaks about the complaint
+# itself; one buried in a long text is often background, a comparison or a hypothetical.
+OPENING_CHARS = 150
+# How far before a cue its clause is searched for negation / hypothetical / historical markers.
+CONTEXT_BEFORE = 16
+NEGATION_WIDTH = 5
+RECENCY_AFTER = 8
 
-_CLAUSE_END = re.compile(r"[，。！？；,.!?;\n]")
-_NEGATION = re.compile(r"没有|没|无|未|不是|并非|不存在|排除|并未|从未|不会|非")
-_HEDGE_BEFORE = re.compile(
-    r"是否|有没有|会不会|担心|害怕|怕|万一|一旦|如果|若|假如|防止|预防|避免|以免|防范|谨防|消除|杜绝"
-)
-_HEDGE_AFTER = re.compile(r"^.{0,2}(?:隐患|风险|危险|的可能|可能性|之虞|预警|演练|检查|宣传|安全教育)")
+_CLAUSE_END = re.compile(r"[，。！？；,!?;\n]")  # no ASCII "." : it is in dates and decimals
+
+
+@dataclass(frozen=True)
+class _Hazard:
+    name: str
+    level: str
+    acute: bool  # an event (fire, collapse ...) rather than a standing condition
+    needs_recency: bool  # only counts with a recency marker (受伤 is mostly told as history)
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class _Cues:
+    idioms: re.Pattern[str]
+    negation: re.Pattern[str]
+    hypothetical: re.Pattern[str]
+    hedge_after: re.Pattern[str]
+    historical: re.Pattern[str]
+    resolved_after: re.Pattern[str]
+    recency: re.Pattern[str]
+    recurring: re.Pattern[str]
+    outage_scale: re.Pattern[str]
+    outage_duration: re.Pattern[str]
+    hazards: tuple[_Hazard, ...]
+
+
+def _alternation(words: list[str]) -> re.Pattern[str]:
+    # Longest first so that 没有 wins over 没; entries may themselves be (bounded) patterns.
+    return re.compile("|".join(sorted(words, key=len, reverse=True)))
+
+
+@lru_cache(maxsize=4)
+def load_cues(path: Path = CUES_PATH) -> _Cues:
+    """The cue lists of ``data/urgency_cues.json``, compiled once."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    hazards = tuple(
+        _Hazard(
+            h["name"],
+            h["level"],
+            bool(h.get("acute", False)),
+            bool(h.get("needs_recency", False)),
+            re.compile("|".join(h["patterns"])),
+        )
+        for h in raw["hazards"]
+    )
+    return _Cues(
+        idioms=_alternation(raw["idioms"]),
+        negation=_alternation(raw["negation"]),
+        hypothetical=_alternation(raw["hypothetical"]),
+        hedge_after=re.compile("^.{0,4}(?:" + "|".join(raw["hedge_after"]) + ")"),
+        historical=_alternation(raw["historical"]),
+        resolved_after=re.compile("^.{0,40}(?:" + "|".join(raw["resolved_after"]) + ")"),
+        recency=_alternation(raw["recency"]),
+        recurring=_alternation(raw["recurring"]),
+        outage_scale=_alternation(raw["outage_scale"]),
+        outage_duration=re.compile(raw["outage_duration"]),
+        hazards=hazards,
+    )
+
 
 # Urgency weight of a category name (matched by substring), for model scores without an
 # urgency head. Order matters: first match wins.
@@ -98,36 +158,72 @@ def category_weight(category: str) -> float:
     return DEFAULT_CATEGORY_WEIGHT
 
 
-def _clause_before(text: str, pos: int, width: int = 8) -> str:
-    start = max(0, pos - width)
-    chunk = text[start:pos]
+def _clause_before(text: str, pos: int, width: int = CONTEXT_BEFORE) -> str:
+    chunk = text[max(0, pos - width) : pos]
     cut = None
     for m in _CLAUSE_END.finditer(chunk):
         cut = m.end()
     return chunk[cut:] if cut is not None else chunk
 
 
+def _clause_after(text: str, end: int, width: int = RECENCY_AFTER) -> str:
+    chunk = text[end : end + width]
+    m = _CLAUSE_END.search(chunk)
+    return chunk[: m.start()] if m else chunk
+
+
+def _mask_idioms(text: str, cues: _Cues) -> str:
+    # Same length, so positions (opening scope) still refer to the original text.
+    return cues.idioms.sub(lambda m: "□" * len(m.group()), text)
+
+
+def _outage_is_acute(text: str, start: int, end: int, cues: _Cues) -> bool:
+    """A continuing outage of a whole estate (停水三天, 到现在还停电), not a recurring nuisance."""
+    before, after = _clause_before(text, start), _clause_after(text, end)
+    ongoing = cues.outage_duration.match(text, start) is not None or cues.recency.search(before[-6:])
+    if not ongoing:
+        return False
+    if cues.recurring.search(after):
+        return False  # 停电不少于9次: counted occurrences, not one continuing outage
+    if cues.recurring.search(before) and not cues.recency.search(before[-6:]):
+        return False
+    return bool(cues.outage_scale.search(text[: max(OPENING_CHARS, end + len(after))]))
+
+
 def rule_triggers(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
     """(hazard, level, word) for each trigger that counts, and the negated trigger words."""
+    cues = load_cues()
+    masked = _mask_idioms(text, cues)
     found: list[tuple[str, str, str]] = []
     negated: list[str] = []
-    seen: set[tuple[int, int]] = set()
-    for hazard, level, pattern in _COMPILED:
-        for m in pattern.finditer(text):
-            span = (m.start(), m.end())
-            if any(a < span[1] and span[0] < b for a, b in seen):
-                continue  # an earlier (more severe) rule already explained these characters
+    seen: list[tuple[int, int]] = []
+    for hz in cues.hazards:
+        for m in hz.pattern.finditer(masked):
+            start, end = m.span()
+            if any(a < end and start < b for a, b in seen):
+                continue  # an earlier (more severe) hazard already explained these characters
             word = m.group()
-            before = _clause_before(text, m.start())
+            before = _clause_before(masked, start)
+            after = _clause_after(masked, end)
             # 没水/没电/没有井盖 carry the negation inside the trigger: only look before it.
-            if _NEGATION.search(before[-5:]) and not before.endswith(("不是没", "并非没")):
+            if cues.negation.search(before[-NEGATION_WIDTH:]) and not before.endswith(("不是没", "并非没")):
                 negated.append(word)
                 continue
-            lvl = level
-            if lvl == "紧急" and (_HEDGE_BEFORE.search(before) or _HEDGE_AFTER.match(text[m.end() :])):
-                lvl = "较急"  # a risk, not an event: 火灾隐患, 万一起火
-            seen.add(span)
-            found.append((hazard, lvl, word))
+            if cues.hypothetical.search(before) or cues.historical.search(before):
+                continue  # 若出现火情 / 去年发生火灾: not an event now
+            level = hz.level
+            if hz.acute:
+                recent = bool(cues.recency.search(before) or cues.recency.search(after))
+                if cues.hedge_after.match(masked[end:]) or cues.resolved_after.match(masked[end:]):
+                    level = "较急"  # 火灾隐患 is a risk, 起火后被扑灭 is over
+                elif hz.needs_recency and not recent:
+                    continue
+                elif start >= OPENING_CHARS and not recent:
+                    level = "较急"  # buried in a long text without saying it is happening now
+            elif hz.name == "停水停电" and _outage_is_acute(masked, start, end, cues):
+                level = "紧急"
+            seen.append((start, end))
+            found.append((hz.name, level, word))
     return found, negated
 
 

@@ -1,0 +1,147 @@
+"""Urgency rules: context (negation, hypotheticals, history, idioms), scope and recency.
+
+The sentences are synthetic, written for these tests; none is copied from real messages.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nlp.urgency import assess_urgency, load_cues, rule_triggers
+
+FILLER = "我们小区的物业服务一直很差，业主多次反映停车收费和绿化维护的问题，物业总是推诿拖延。" * 4
+
+
+# -- the issue's four false positives ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "在这个信息大爆炸的时代，希望政府网站多公开一些办事指南",
+        "这条救命路要成为死亡门了，请尽快拓宽改造",
+        "小区消防通道窄，若楼里出现火情，消防车根本开不进来",
+        "门前那条小路被菜地淹没了，出行很不方便",
+    ],
+)
+def test_issue_false_positives_are_not_urgent(text: str) -> None:
+    assert assess_urgency(text).level != "紧急"
+
+
+def test_idioms_and_metaphors_do_not_trigger_at_all() -> None:
+    assert assess_urgency("在这个信息大爆炸的时代，希望政府网站多公开一些办事指南").level == "一般"
+    assert assess_urgency("这条救命路要成为死亡门了，请尽快拓宽改造").level == "一般"
+    assert assess_urgency("居民生活在水深火热之中，请领导关注").level == "一般"
+    assert assess_urgency("噪音就像爆炸声一样，晚上睡不着").level == "一般"
+
+
+# -- clear true positives ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "三号楼楼道里煤气味很浓，可能是管道漏气",
+        "五栋二楼正在着火，浓烟从窗户冒出来",
+        "路口电线裸露在外，小孩每天从旁边经过",
+        "滨江路的井盖丢失了，晚上看不清",
+        "我们小区已经停水三天了，至今没人来抢修",
+        "楼下配电箱漏电，刚刚有人触电",
+        "菜市场旁边的老房子摇摇欲坠，下面还有人摆摊",
+        "小区地下车库现在被淹了，水已经没过车轮",
+    ],
+)
+def test_clear_emergencies_fire(text: str) -> None:
+    assert assess_urgency(text).level == "紧急"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "小区每天晚上停水，已经持续一个月",
+        "包工头拖欠我们十几个工人的工资半年了",
+        "楼道里很多电动车飞线充电",
+        "小区消防通道被车辆长期占用",
+        "外墙瓷砖大面积脱落",
+        "厕所反水，粪水流进了卧室",
+    ],
+)
+def test_pressing_cases_are_pressing(text: str) -> None:
+    assert assess_urgency(text).level == "较急"
+
+
+# -- negation / hypotheticals / history ----------------------------------------------------------
+
+
+def test_negation() -> None:
+    u = assess_urgency("经燃气公司检查，没有燃气泄漏")
+    assert u.level == "一般" and u.negated == ["燃气泄漏"]
+    assert assess_urgency("幸好并未发生火灾").level == "一般"
+    assert assess_urgency("这次施工未造成人员受伤").level == "一般"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电动车停在楼道，万一发生火灾，后果不堪设想",
+        "如果下大雨，一楼就会被淹",
+        "房子裂缝越来越大，担心哪天会倒塌",
+        "请尽快整改，以免发生触电",
+        "一旦燃气泄漏，整栋楼都有危险",
+    ],
+)
+def test_hypotheticals_are_not_emergencies(text: str) -> None:
+    assert assess_urgency(text).level != "紧急"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "去年小区发生过一次火灾，物业至今没有整改消防设施",
+        "2018年这里曾经塌方，希望这次修路注意",
+        "小区已经发生了3起火灾，请相关部门重视",
+        "当时隔壁的房子就倒塌了，我们现在很害怕",
+    ],
+)
+def test_history_is_not_an_emergency(text: str) -> None:
+    assert assess_urgency(text).level != "紧急"
+
+
+def test_fire_put_out_is_not_an_emergency() -> None:
+    assert assess_urgency("楼下饭店厨房起火，保安及时扑灭了，但店里煤气罐很多").level == "较急"
+
+
+def test_injury_counts_only_when_it_is_happening_now() -> None:
+    assert assess_urgency("这个路口经常有人摔伤，请装护栏").level != "紧急"
+    assert assess_urgency("现在路口有人被砸伤，请马上派人").level == "紧急"
+
+
+# -- scope and recency ---------------------------------------------------------------------------
+
+
+def test_cue_buried_in_a_long_text_needs_a_recency_marker() -> None:
+    buried = FILLER + "楼下起火，一直没有人管。"
+    assert assess_urgency(buried).level == "较急"
+    assert assess_urgency(FILLER + "现在楼下起火了。").level == "紧急"
+    # The same words in the opening count fully.
+    assert assess_urgency("楼下起火，一直没有人管。" + FILLER).level == "紧急"
+
+
+def test_recurring_outage_is_pressing_and_continuing_outage_is_urgent() -> None:
+    assert assess_urgency("小区一个月停电不少于9次").level == "较急"
+    assert assess_urgency("小区停水两天了，居民没法做饭").level == "紧急"
+    assert assess_urgency("停水两天了").level == "较急"  # no sign that many people are affected
+
+
+# -- the cue file --------------------------------------------------------------------------------
+
+
+def test_cues_are_loaded_once_from_the_data_file() -> None:
+    assert load_cues() is load_cues()
+    names = [h.name for h in load_cues().hazards]
+    assert "燃气泄漏" in names and "欠薪" in names
+
+
+def test_rule_triggers_reports_hazards() -> None:
+    found, negated = rule_triggers("三号楼楼道里煤气味很浓")
+    assert found == [("燃气泄漏", "紧急", "煤气味")] and negated == []
