@@ -63,9 +63,9 @@ def reliable_end(
     before the end) the tail's calls are compared with what the ``baseline_days`` before ``s``
     predict, day of week by day of week (weekends are quiet on their own: a plain mean would
     flag a Sunday). The tail is unreliable when it holds less than ``ratio`` of the expected
-    calls; the earliest such start wins, because adding one normal day to the tail pushes its
-    ratio up at once, so the earliest start is where the collapse begins. Returns the day before
-    that start as the reliable end (the last day when nothing collapsed).
+    calls, and so do its first day and its first ``min_days`` days (a collapse starts collapsed;
+    a long empty tail alone would also dilute a few normal days before it). The earliest such
+    start wins; the day before it is the reliable end (the last day when nothing collapsed).
     """
     s = pd.Series(total, dtype=float).sort_index()
     if len(s) == 0:
@@ -83,10 +83,15 @@ def reliable_end(
             break
         bv, bw = values[base], weekdays[base]
         level = {d: float(bv[bw == d].mean()) if np.any(bw == d) else float(bv.mean()) for d in range(7)}
-        expected = float(sum(level[d] for d in weekdays[start:]))
+        exp_days = np.array([level[d] for d in weekdays[start:]])
+        expected = float(exp_days.sum())
         observed = float(values[start:].sum())
+        # The tail must also *start* collapsed (its first day and its first min_days days):
+        # otherwise a long empty tail would swallow the last normal days before it.
+        head = values[start : start + min_days].sum() < ratio * exp_days[:min_days].sum()
+        first = values[start] < ratio * exp_days[0]
         # 'expected >= 2 * min_days': a series of ~0 calls a day has nothing to collapse from.
-        if expected >= 2 * min_days and observed < ratio * expected:
+        if expected >= 2 * min_days and observed < ratio * expected and head and first:
             best = DataEnd(end, pd.Timestamp(s.index[start - 1]), observed, expected)
     if best is None:
         return DataEnd(end, end)
@@ -107,9 +112,13 @@ def latest_complaint_time(store: Any) -> pd.Timestamp | None:
     if len(frame) == 0:
         return None
     last_day = pd.Timestamp(frame["date"].max())
-    recent = store.read_complaints(since=last_day)
-    times = pd.to_datetime(recent["time"], errors="coerce").dropna() if len(recent) else pd.Series([])
-    return pd.Timestamp(times.max()) if len(times) else last_day
+    # Signals written from another source may run past the complaints: widen the look back.
+    for since in (last_day, last_day - pd.Timedelta(days=60), None):
+        recent = store.read_complaints(since=since)
+        times = pd.to_datetime(recent["time"], errors="coerce").dropna() if len(recent) else pd.Series([])
+        if len(times):
+            return pd.Timestamp(times.max())
+    return last_day
 
 
 def resolve_as_of(as_of: str | pd.Timestamp | None, store: Any = None) -> tuple[pd.Timestamp, str]:

@@ -186,7 +186,7 @@ def decision_summary(
         out.as_of, out.as_of_source = f"{ts:%Y-%m-%d %H:%M}", how
     if store is not None and ts is not None:
         out.alerts = _alerts(store, forecaster, ts, window_days, top, out.notes)
-        if hasattr(store, "read_incidents") and hasattr(store, "incident_members_detail"):
+        if all(hasattr(store, m) for m in ("read_incidents", "read_members", "read_complaints")):
             try:
                 out.hot = hot_issues(store, ts, window_days=window_days, top=top)
             except Exception as exc:
@@ -270,7 +270,9 @@ def hot_issues(
     in the window before, 1), as for alerts. Ranked by complaints in the window, then growth,
     then the stored heat. Only incidents with at least two complaints so far are issues.
     """
-    ts = pd.Timestamp(as_of)
+    from forecasting.asof import resolve_as_of
+
+    ts = resolve_as_of(as_of)[0]
     start = ts.normalize() - pd.Timedelta(days=window_days - 1)
     before = start - pd.Timedelta(days=window_days)
     incidents = store.read_incidents(
@@ -278,10 +280,12 @@ def hot_issues(
     )
     if len(incidents) == 0:
         return []
-    members = store.incident_members_detail([str(i) for i in incidents["incident_id"]])
+    members = store.read_members([str(i) for i in incidents["incident_id"]])
     if len(members) == 0:
         return []
-    t = pd.to_datetime(members["time"], errors="coerce")
+    comp = store.read_complaints([str(i) for i in members["complaint_id"].unique()])
+    when = dict(zip(comp["id"].astype(str), comp["time"], strict=True))
+    t = pd.to_datetime(members["complaint_id"].astype(str).map(when), errors="coerce")
     members = members.assign(_t=t)[t.notna() & (t <= ts)]
     rows = []
     for iid, grp in members.groupby("incident_id"):
