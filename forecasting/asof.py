@@ -112,6 +112,8 @@ def latest_complaint_time(store: Any) -> pd.Timestamp | None:
     if len(frame) == 0:
         return None
     last_day = pd.Timestamp(frame["date"].max())
+    if not hasattr(store, "read_complaints"):  # a signals-only store: the end of its last day
+        return last_day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
     # Signals written from another source may run past the complaints: widen the look back.
     for since in (last_day, last_day - pd.Timedelta(days=60), None):
         recent = store.read_complaints(since=since)

@@ -193,7 +193,10 @@ def decision_summary(
                 logger.warning("decision summary: hot issues unavailable: %s", exc)
                 out.notes.append(f"hot issues unavailable: {exc}")
         else:
-            out.notes.append("the event store cannot list incidents: hot issues not shown")
+            out.notes.append(
+                "the event store cannot read incidents and their members (read_hot/read_incidents, "
+                "read_members): hot issues not shown"
+            )
     elif store is None:
         out.notes.append("no event store: alerts and hot issues not shown")
     if forecaster is not None:
@@ -207,7 +210,15 @@ def decision_summary(
     if survival is not None:
         out.deadline_days = float(survival.config.deadline_days)
         try:
-            out.at_risk, out.open_cases = _at_risk(survival, store, cases, ts, top)
+            # A survival model's own open cases are scored as of their analysis date unless an
+            # as-of was given: a store's latest complaint says nothing about that data.
+            out.at_risk, out.open_cases = _at_risk(
+                survival,
+                store,
+                cases,
+                ts if how == "given" or cases is not None or _has_complaints(store) else None,
+                top,
+            )
         except Exception as exc:
             logger.warning("decision summary: reply risk unavailable: %s", exc)
             out.notes.append(f"reply risk unavailable: {exc}")
@@ -421,7 +432,7 @@ def _at_risk(
 
     if cases is not None:
         frame, source = cases, "from the given file"
-    elif store is not None and as_of is not None:
+    elif _has_complaints(store) and as_of is not None:
         frame, source = (
             store_open_cases(store, as_of),
             f"filed in the {OPEN_WINDOW_DAYS} days before as-of, no reply recorded",
@@ -439,8 +450,15 @@ def _at_risk(
         pred["title"] = [mask_pii(str(titles.get(i) or "")) for i in pred["id"].astype(str)]
     n_overdue = int(pred["overdue"].astype(bool).sum()) if len(pred) else 0
     info = {"n_open": len(pred), "n_overdue": n_overdue, "source": source}
-    pending = pred[~pred["overdue"].astype(bool)] if len(pred) else pred
-    return _records(pending.head(top)), info
+    if len(pred):
+        # Cases still in time first (they can be saved), then the overdue ones.
+        late = pred["overdue"].astype(bool)
+        pred = pd.concat([pred[~late], pred[late]], ignore_index=True)
+    return _records(pred.head(top)), info
+
+
+def _has_complaints(store: Any) -> bool:
+    return store is not None and hasattr(store, "read_complaints")
 
 
 def _unit(case: dict[str, Any]) -> str:
