@@ -69,6 +69,11 @@ class ForecastConfig(_JsonConfig):
     interval_method: str = "auto"
     coverage_tolerance: float = 0.05
     gaps: str = "zero"
+    # End of reliable data: a tail with under collapse_ratio of the usual calls over at least
+    # collapse_min_days days is left out of the fit (forecasting.asof.reliable_end).
+    trim_collapse: bool = True
+    collapse_ratio: float = 0.25
+    collapse_min_days: int = 3
     # head hyper-parameters
     lags: int = 28
     sarima_order: tuple[int, int, int] = (1, 0, 1)
@@ -124,6 +129,11 @@ class ForecastConfig(_JsonConfig):
             )
         if self.gaps not in ("zero", "error"):
             raise ConfigError(f"gaps must be 'zero' or 'error', got {self.gaps!r}")
+        if not 0 < self.collapse_ratio < 1 or self.collapse_min_days < 1:
+            raise ConfigError(
+                f"collapse_ratio must be in (0, 1) and collapse_min_days >= 1; got {self.collapse_ratio}, "
+                f"{self.collapse_min_days}"
+            )
         if self.gbm_loss not in ("poisson", "squared_error"):
             raise ConfigError(f"gbm_loss must be poisson or squared_error, got {self.gbm_loss!r}")
         if self.min_mean_daily < 0:

@@ -147,9 +147,21 @@ class Forecaster:
         """Fit on already aggregated series (a :class:`SeriesSet` whose columns are series keys)."""
         config = config or ForecastConfig()
         values = series.values
-        n = len(values)
         if TOTAL not in values.columns:
             raise SignalsError("the series set has no 'total' series")
+        data_end = None
+        if config.trim_collapse and len(values) > config.min_history_days:
+            from forecasting.asof import reliable_end
+
+            data_end = reliable_end(
+                values[TOTAL], ratio=config.collapse_ratio, min_days=config.collapse_min_days
+            )
+            if data_end.trimmed:
+                # Fit on the reliable part only: the collapsed tail is missing data, and heads
+                # fitted on it forecast ~0 calls (seasonal naive repeats the empty last week).
+                values = values.loc[: data_end.reliable_end]
+                series = SeriesSet(values)
+        n = len(values)
         if n < config.min_history_days:
             raise SignalsError(
                 f"only {n} day(s) of signals ({values.index[0]:%Y-%m-%d} to {values.index[-1]:%Y-%m-%d}); "
@@ -210,6 +222,11 @@ class Forecaster:
             models[key] = cls._share_model(key, values, models, config, float(recent[key]))
         fc = cls(config, series, models, heads=heads)
         fc.metrics = fc._metrics(backtests, choices, cuts)
+        if data_end is not None:
+            fc.metrics["data_end"] = f"{data_end.data_end:%Y-%m-%d}"
+            fc.metrics["reliable_end"] = f"{data_end.reliable_end:%Y-%m-%d}"
+            fc.metrics["trimmed_days"] = data_end.trimmed_days
+            fc.metrics["trim_note"] = data_end.describe()
         return fc
 
     @staticmethod

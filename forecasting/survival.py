@@ -182,13 +182,18 @@ EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def read_cases(
-    path: str | os.PathLike[str], *, encoding: str | None = None, rejects: Any = None
+    path: str | os.PathLike[str],
+    *,
+    encoding: str | None = None,
+    rejects: Any = None,
+    require_reply: bool = True,
 ) -> pd.DataFrame:
     """Read a complaint/reply log (CSV/TSV/JSONL/XLSX/Parquet, UTF-8 or GBK) for the survival model.
 
     The canonical columns (masked title/text, time, district, label) come from
     :class:`nlp.io.ComplaintReader`; ``reply_time``, ``urgency`` and ``status`` are taken from
-    the source columns by name (English or Chinese headers).
+    the source columns by name (English or Chinese headers). Fitting needs the reply time;
+    scoring open cases does not (``require_reply=False``: every case without one is open).
     """
     from nlp.io import ComplaintReader, ReaderOptions
 
@@ -208,7 +213,7 @@ def read_cases(
     if not frames:
         raise SurvivalDataError("no usable rows", path=str(path))
     out = pd.concat(frames, ignore_index=True)
-    if "reply_time" not in out.columns:
+    if "reply_time" not in out.columns and require_reply:
         raise SurvivalDataError(
             "no reply-time column (looked for reply_time, 答复时间, 回复时间, 办结时间 ...): durations cannot be "
             "measured; export the log with the reply time",

@@ -173,7 +173,8 @@ def test_decision_summary_text() -> None:
     survival = SurvivalModel.fit(
         prepare_cases(exponential_log(n=300, seed=1), cfg, analysis_date=EXPORT), cfg
     )
-    summary = decision_summary(store, fitted_forecaster(), survival, top=3)
+    # The planted surge opened within the last 20 days: alerts are those opened in the window.
+    summary = decision_summary(store, fitted_forecaster(), survival, top=3, window_days=20)
     text = summary.to_text()
     assert "category=供水|district=江北区" in text and "Next days" in text
     assert 1 <= len(summary.at_risk) <= 3 and summary.outlook[0]["series"] == "total"

@@ -23,6 +23,25 @@ StoreOption = Annotated[
 ]
 
 
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Decide as of this date/time (default: the latest complaint time)."),
+]
+
+
+def _signals_up_to(frame, as_of: str):
+    import pandas as pd
+
+    day = pd.Timestamp(as_of).normalize()
+    return frame[pd.to_datetime(frame["date"]) <= day].reset_index(drop=True)
+
+
+def _next_day(day: str) -> str:
+    import pandas as pd
+
+    return f"{pd.Timestamp(day) + pd.Timedelta(days=1):%Y-%m-%d}"
+
+
 def _open_store(url: str, *, create: bool = False):
     from events.store import EventStore
 
@@ -62,12 +81,26 @@ def forecast_fit(
     plot: Annotated[
         bool, typer.Option("--plot/--no-plot", help="Also write forecast PNGs under OUTPUT/plots.")
     ] = False,
+    as_of: AsOfOption = None,
+    trim: Annotated[
+        bool,
+        typer.Option(
+            "--trim-collapse/--no-trim-collapse",
+            help="Leave out a final volume collapse (missing data, not quiet days).",
+        ),
+    ] = True,
 ) -> None:
-    """Backtest every head on every series, choose per series by MASE, save the fitted set."""
+    """Backtest every head on every series, choose per series by MASE, save the fitted set.
+
+    Fits on the signals up to --as-of (default: all). When the data ends in a volume collapse
+    (an export cut short), the collapsed days are left out and the output says so.
+    """
     from forecasting.config import HEADS, ForecastConfig
     from forecasting.forecaster import Forecaster
 
     frame, source = _load_signals(signals, store)
+    if as_of is not None:
+        frame = _signals_up_to(frame, as_of)
     config = ForecastConfig(
         target=target,
         heads=tuple(h.strip() for h in heads.split(",")) if heads else HEADS,
@@ -75,6 +108,7 @@ def forecast_fit(
         n_origins=origins,
         min_mean_daily=min_mean_daily,
         max_series=max_series,
+        trim_collapse=trim,
     )
     fc = Forecaster.fit(frame, config, source=source)
     fc.save(output)
@@ -85,6 +119,8 @@ def forecast_fit(
         f"{m['n_series']} series ({m['n_modelled']} modelled, {m['n_share']} as a share of a parent), "
         f"trained {m['train_start']}..{m['train_end']} -> {output}"
     )
+    if m.get("trim_note"):
+        typer.echo(f"note: {m['trim_note']}; forecasts start {_next_day(m['train_end'])}")
     for level, s in m.get("levels", {}).items():
         cov = ", ".join(f"{float(k) * 100:.0f}%: {v}" for k, v in s["coverage"].items())
         typer.echo(
@@ -156,7 +192,8 @@ def alerts(
         Path | None, typer.Option("--model", "-m", help="Forecaster directory (adds interval alerts).")
     ] = None,
     date: Annotated[
-        str | None, typer.Option("--date", help="Day to check (default: last day of the signals).")
+        str | None,
+        typer.Option("--as-of", "--date", help="Day to check (default: the latest complaint time's day)."),
     ] = None,
     days: Annotated[int, typer.Option("--days", help="Scan this many days ending at --date (backfill).")] = 1,
     top: Annotated[int, typer.Option("--top", "-n", help="How many alerts to print.")] = 10,
@@ -169,15 +206,25 @@ def alerts(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Detect surges (forecast interval, burst test, growing incidents), store and print them ranked."""
+    import pandas as pd
+
     from forecasting.alerts import run_alerts
     from forecasting.config import AlertConfig
     from forecasting.forecaster import Forecaster
 
     if top < 1 or days < 1:
         raise typer.BadParameter("--top and --days must be at least 1")
+    from forecasting.asof import resolve_as_of
+
     fc = Forecaster.load(model) if model is not None else None
     with _open_store(store) as st:
-        found = run_alerts(st, fc, date=date, days=days, config=AlertConfig(interval=interval), write=write)
+        ts, how = resolve_as_of(date, st)
+        found = run_alerts(
+            st, fc, date=ts.normalize(), days=days, config=AlertConfig(interval=interval), write=write
+        )
+    if not as_json:
+        first = ts.normalize() - pd.Timedelta(days=days - 1)
+        typer.echo(f"as of {ts:%Y-%m-%d %H:%M} ({how}); days scanned {first:%Y-%m-%d}..{ts:%Y-%m-%d}")
     if as_json:
         typer.echo(json.dumps([a.to_record() for a in found[:top]], ensure_ascii=False, indent=2))
         return
@@ -257,7 +304,12 @@ def survival_predict(
     model: Annotated[
         Path, typer.Option("--model", "-m", help="Directory written by `hotline survival fit`.")
     ],
-    data: Annotated[Path, typer.Option("--data", help="Log with the cases (open ones have no reply_time).")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="Log with the cases (open ones have no reply_time; the column may be absent)."
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Risk table (csv, jsonl, xlsx, parquet).")],
     deadline_days: Annotated[float, typer.Option("--deadline-days", help="Deadline in working days.")] = 15.0,
     as_of: Annotated[
@@ -276,7 +328,8 @@ def survival_predict(
     from nlp.io import write_table
 
     sm = SurvivalModel.load(model)
-    frame = read_cases(data)
+    # Open cases have no reply yet: a log without a reply-time column is all open cases.
+    frame = read_cases(data, require_reply=False)
     if classifier is not None:
         frame["category"] = _classify(classifier, frame)
     cases = prepare_cases(frame, sm.config, analysis_date=as_of, source=str(data))
@@ -289,7 +342,56 @@ def survival_predict(
     )
 
 
+def summary(
+    store: Annotated[str, typer.Option("--store", help="Event store URL or SQLite path.")],
+    as_of: AsOfOption = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="Forecaster directory (outlook, interval alerts).")
+    ] = None,
+    survival: Annotated[
+        Path | None, typer.Option("--survival", help="Survival model directory (cases at risk).")
+    ] = None,
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            "--cases",
+            help="Open cases to score for reply risk (no reply-time column needed; default: the store's "
+            "complaints of the last 30 days).",
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", help="Window for alerts and hot issues, in days.")] = 7,
+    top: Annotated[int, typer.Option("--top", "-n", help="Rows per section.")] = 5,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the summary: .md/.txt or .json.")
+    ] = None,
+) -> None:
+    """The duty officer's summary as of a date: alerts opened, hot issues, next week, cases at risk."""
+    from forecasting.forecaster import Forecaster
+    from forecasting.summary import decision_summary
+    from forecasting.survival import SurvivalModel, read_cases
+
+    if top < 1 or days < 1:
+        raise typer.BadParameter("--top and --days must be at least 1")
+    fc = Forecaster.load(model) if model is not None else None
+    sm = SurvivalModel.load(survival) if survival is not None else None
+    frame = read_cases(cases, require_reply=False) if cases is not None else None
+    with _open_store(store) as st:
+        result = decision_summary(st, fc, sm, top=top, as_of=as_of, window_days=days, cases=frame)
+    text = result.to_text()
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.suffix.lower() == ".json":
+            output.write_text(
+                json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n",
+                encoding="utf-8",
+            )
+        else:
+            output.write_text(text, encoding="utf-8")
+    typer.echo(text, nl=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(forecast_app, name="forecast")
     app.command("alerts")(alerts)
     app.add_typer(survival_app, name="survival")
+    app.command("summary")(summary)
