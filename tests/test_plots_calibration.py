@@ -185,6 +185,7 @@ def _noisy_texts(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 def test_tfidf_temperature_from_cross_validated_scores_is_not_tiny(tmp_path) -> None:
     from training.calibration import fit_temperature
     from training.config import TrainConfig
