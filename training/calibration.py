@@ -6,17 +6,28 @@ both without changing any prediction: ``p = softmax(logits / T)``. ``T`` is fitt
 evaluation split by minimising the negative log-likelihood with a bounded 1-D search over
 ``log T`` (the NLL is convex in ``1/T``, so the search cannot get stuck) and stored in
 ``hotline.json``.
+
+The scores must come from text the model has not been fitted on: on its own training rows a
+TF-IDF linear model is almost always right and far apart, the NLL-optimal ``T`` drops to
+0.01-0.1 and every new complaint scores 1.0 (Teddy 2020: ``T = 0.038`` in-sample, 92% of the
+test messages at p >= 0.995 with 91% accuracy; ``T = 0.22`` on held-out rows, test ECE 0.028).
+:func:`training.tfidf.cross_val_logits` gives out-of-fold scores for the whole training set.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from nlp.classifier import softmax
 
+logger = logging.getLogger(__name__)
+
 T_MIN, T_MAX = 0.01, 100.0
+# Below this the softmax of typical linear-model scores is 0 or 1: a sign of in-sample scores.
+T_SUSPICIOUS = 0.1
 
 
 def nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
@@ -42,7 +53,14 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     )
     t = float(np.exp(res.x))
     # Never return something worse than no scaling (flat NLL surfaces on tiny data).
-    return t if nll(logits, y, t) <= nll(logits, y, 1.0) else 1.0
+    t = t if nll(logits, y, t) <= nll(logits, y, 1.0) else 1.0
+    if t < T_SUSPICIOUS:
+        logger.warning(
+            "temperature %.3g: nearly every score will be 1.0; were these scores computed on rows "
+            "the model was trained on? Calibrate on held-out or out-of-fold scores",
+            t,
+        )
+    return t
 
 
 @dataclass

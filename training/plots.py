@@ -15,18 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from nlp.plotting import label_font
+from nlp.plotting import label_font, pyplot
 
 logger = logging.getLogger(__name__)
 
 
 def _figure(size: tuple[float, float]) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=size)
+    # pyplot() puts the CJK font first, so titles and legends render Chinese too, not only the
+    # class-name tick labels that get an explicit FontProperties.
+    return pyplot().subplots(figsize=size)
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -6,11 +6,15 @@ the predicted class, and sent to an operator (``needs_review``) otherwise; see
 
 Rule (documented in ``docs/training.md``): for each class ``c``, take the evaluation rows the
 model assigns to ``c`` and choose the **lowest** observed confidence ``t`` such that the rows
-with confidence >= ``t`` reach the target precision. Lowest, because every point of threshold
-costs operator time; the target precision is what the city agreed to tolerate. A class with
-fewer than ``min_support`` predictions on the evaluation split borrows the threshold computed
-the same way over all classes pooled; a class that never reaches the target gets 1.0 (always
-reviewed, unless the model is certain to float precision).
+with confidence >= ``t`` reach the target precision, judged by a one-sided lower confidence
+bound (Wilson score, ``z``), not by the raw share. Lowest, because every point of threshold
+costs operator time; the target precision is what the city agreed to tolerate (default 95% of
+the auto-accepted complaints correct). The bound matters: the raw share of the lowest cut that
+still meets the target is an optimistic pick among many cuts of a few dozen rows, and missed
+the target by 1-2 points on unseen data (Teddy 2020, TF-IDF: 94.0% at a 95% target; with
+``z = 1``: 95.9%). A class with fewer than ``min_support`` predictions borrows the threshold
+computed the same way over all classes pooled; a class that never reaches the target gets 1.0
+(always reviewed, unless the model is certain to float precision).
 """
 
 from __future__ import annotations
@@ -21,16 +25,34 @@ from typing import Any
 import numpy as np
 
 DEFAULT_CURVE_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+# What an office accepts without reading: 19 of 20 auto-routed complaints in the right category.
+DEFAULT_TARGET_PRECISION = 0.95
+# One standard error: the bound a precision estimate from a few dozen rows must clear.
+DEFAULT_Z = 1.0
 
 
-def lowest_threshold(confidence: np.ndarray, correct: np.ndarray, target: float) -> float | None:
-    """Lowest ``t`` in ``confidence`` whose accepted set (conf >= t) has precision >= target."""
+def wilson_lower(hits: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
+    """Lower end of the Wilson score interval for ``hits`` successes in ``n`` trials."""
+    hits, n = np.asarray(hits, dtype=float), np.asarray(n, dtype=float)
+    if z <= 0:
+        return hits / n
+    p = hits / n
+    centre = p + z * z / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
+def lowest_threshold(
+    confidence: np.ndarray, correct: np.ndarray, target: float, z: float = DEFAULT_Z
+) -> float | None:
+    """Lowest ``t`` in ``confidence`` whose accepted set (conf >= t) has a precision lower bound
+    (Wilson, ``z``; 0: the raw share) >= target."""
     if len(confidence) == 0:
         return None
     order = np.argsort(-confidence, kind="stable")
     conf = confidence[order]
     hits = np.cumsum(correct[order].astype(float))
-    precision = hits / np.arange(1, len(conf) + 1)
+    precision = wilson_lower(hits, np.arange(1, len(conf) + 1), z)
     # Only cut between distinct confidences: rows with equal confidence are accepted together.
     last_of_value = np.r_[conf[1:] != conf[:-1], True]
     ok = np.flatnonzero((precision >= target - 1e-12) & last_of_value)
@@ -44,18 +66,19 @@ def choose_thresholds(
     y: np.ndarray,
     labels: Sequence[str],
     *,
-    target_precision: float = 0.9,
+    target_precision: float = DEFAULT_TARGET_PRECISION,
     min_support: int = 10,
+    z: float = DEFAULT_Z,
 ) -> dict[str, float]:
     """Per-class review thresholds (see the module docstring for the rule)."""
     pred = proba.argmax(1)
     conf = proba.max(1)
     correct = pred == y
-    pooled = lowest_threshold(conf, correct, target_precision)
+    pooled = lowest_threshold(conf, correct, target_precision, z)
     out: dict[str, float] = {}
     for c, label in enumerate(labels):
         m = pred == c
-        t = pooled if m.sum() < min_support else lowest_threshold(conf[m], correct[m], target_precision)
+        t = pooled if m.sum() < min_support else lowest_threshold(conf[m], correct[m], target_precision, z)
         out[label] = round(float(t if t is not None else 1.0), 6)
     return out
 

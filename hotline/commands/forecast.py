@@ -129,15 +129,16 @@ def forecast_fit(
         )
 
 
-def _plots(fc, table, directory: Path, history=None) -> list[Path]:
-    from forecasting.plots import plot_forecast, series_filename
+def _plots(fc, table, directory: Path, history=None, top: int | None = None) -> list[Path]:
+    """PNGs for the ``top`` busiest series of ``table`` (default: DEFAULT_PLOT_SERIES)."""
+    from forecasting.plots import DEFAULT_PLOT_SERIES, plot_forecast, series_filename, top_series
 
-    paths = []
-    for key, grp in table.groupby("series", sort=False):
-        key = str(key)
-        hist = history[key] if history is not None and key in history else fc.history(key)
-        paths.append(plot_forecast(hist, grp, directory / series_filename(key)))
-    return paths
+    groups = {str(key): grp for key, grp in table.groupby("series", sort=False)}
+    hists = {k: history[k] if history is not None and k in history else fc.history(k) for k in groups}
+    # Most of the hundreds of modelled series are near zero: a picture of each buries the few
+    # that matter.
+    keys = top_series(hists, DEFAULT_PLOT_SERIES if top is None else top)
+    return [plot_forecast(hists[k], groups[k], directory / series_filename(k)) for k in keys]
 
 
 @forecast_app.command("predict")
