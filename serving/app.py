@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service (nothing is loaded until the lifespan starts)."""
     from hotline import __version__
     from nlp.engine import EngineConfig
-    from serving.routers import classify, events, forecast, health
+    from serving.routers import admin, classify, events, forecast, health
 
     settings = settings or Settings()
     metrics = Metrics()
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(health.info_router)
     app.include_router(classify.router)
+    app.include_router(admin.router)
     for module in (events, forecast):
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
     app.add_middleware(_RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
@@ -93,6 +94,8 @@ def app_from_env() -> FastAPI:
 
     settings = Settings()
     configure_logging(settings.log_level, json_lines=settings.log_json)
+    # Library warnings (pandas, torch) as log records, so that they arrive as JSON lines too.
+    logging.captureWarnings(True)
     return create_app(settings)
 
 
@@ -137,6 +140,7 @@ async def _startup(app: FastAPI) -> None:
             "max_batch_size": settings.max_batch_size,
             "max_wait_ms": settings.max_wait_ms,
             "auth": bool(settings.api_keys),
+            "admin": bool(settings.admin_keys),
         },
     )
 
@@ -265,6 +269,19 @@ class _RequestMiddleware:
         except _BodyTooLarge:
             if not status["sent"]:
                 await self._too_large(scope, send_wrapper)
+        except Exception as exc:
+            # Answered here rather than re-raised: Starlette's outermost middleware re-raises
+            # after its handler has answered, and the server then closes the connection, dropping
+            # the client's next pipelined request along with it.
+            self.metrics.errors.labels(error_type="internal_error").inc()
+            logger.error(
+                "unhandled error",
+                exc_info=exc,
+                extra={"request_id": request_id, "route": getattr(scope.get("route"), "path", None)},
+            )
+            if not status["sent"]:
+                response = envelope("internal server error; see the service log", "internal_error", 500)
+                await response(scope, _empty_receive, send_wrapper)
         finally:
             self._record(scope, status["code"], started, request_id)
 

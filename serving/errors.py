@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nlp.errors import HotlineError, ModelNotFoundError
+from nlp.pii import mask_excerpt
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +102,17 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     for err in chosen[:5]:
         loc = [str(x) for x in err.get("loc", ()) if x != "body"]
         loc = [x for x in loc if not re.fullmatch(r"\w+|list\[\w+\]", x) or x[0].islower() or x.isdigit()]
-        where = ".".join(loc) or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        # A location can be a caller's own key (an unexpected field), and some messages quote the
+        # input (a union tag): both only as short masked excerpts.
+        where = ".".join(mask_excerpt(x, limit=40) for x in loc) or "body"
+        parts.append(f"{where}: {mask_excerpt(err.get('msg', 'invalid'), limit=200)}")
     more = f" (+{len(chosen) - 5} more)" if len(chosen) > 5 else ""
     return "; ".join(parts) + more
+
+
+def library_message(exc: BaseException, limit: int = 500) -> str:
+    """A library error's message for a response: library messages may quote the caller's values."""
+    return mask_excerpt(str(exc), limit=limit)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -132,12 +140,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelNotFoundError)
     async def _model_not_found(request: Request, exc: ModelNotFoundError) -> JSONResponse:
         _count(request, exc.error_type)
-        return envelope(str(exc), exc.error_type, 422)
+        return envelope(library_message(exc), exc.error_type, 422)
 
     @app.exception_handler(HotlineError)
     async def _hotline_error(request: Request, exc: HotlineError) -> JSONResponse:
         _count(request, exc.error_type)
-        return envelope(str(exc), exc.error_type, 400)
+        return envelope(library_message(exc), exc.error_type, 400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

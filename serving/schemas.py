@@ -84,16 +84,19 @@ class InfoResponse(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model_dir: str | None = Field(
+    # A version name, never a path: reload only ever reads the configured model directory.
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | None = Field(
         None,
-        description="Model directory or registry to load; default: the configured one (re-resolves `current`).",
+        description="Version in the configured registry (e.g. `v3`); default: the registry's `current` "
+        "(or the configured model directory itself).",
     )
 
 
 class ReloadResponse(BaseModel):
     previous_version: str | None
     model_version: str
-    model_dir: str
     load_seconds: float
 
 

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Bearer keys; empty: no authentication (comma-separated in env)."
     )
+    admin_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Bearer keys for /v1/admin/* (separate from api_keys); empty: admin routes disabled.",
+    )
     max_batch_size: int = Field(32, ge=1, le=1024, description="Most texts coalesced into one micro-batch.")
     max_wait_ms: float = Field(5.0, ge=0, le=1000, description="How long a batch waits for more requests.")
     max_queue: int = Field(4096, ge=1, description="Texts waiting for the model before requests get 503.")
@@ -52,12 +56,24 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="JSON-lines logs (set up by `hotline serve`).")
     log_level: str = Field("INFO", description="Root log level.")
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: Any) -> Any:
+        import logging
+
+        if isinstance(value, int):
+            return logging.getLevelName(value)
+        name = str(value).strip().upper()
+        if not isinstance(logging.getLevelName(name), int):
+            raise ValueError(f"unknown log level {value!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return name
 
     @field_validator("num_threads", mode="before")
     @classmethod

@@ -94,9 +94,8 @@ def test_error_envelope_for_every_error(client: TestClient) -> None:
     assert_envelope(client.post("/v1/classify", json={"text": "字" * 5000}), 413, "payload_too_large")
     assert_envelope(client.get("/v1/nothing"), 404, "not_found")
     assert_envelope(client.get("/v1/classify"), 405, "method_not_allowed")
-    assert_envelope(
-        client.post("/v1/admin/reload", json={"model_dir": "/no/such/model"}), 422, "model_not_found"
-    )
+    # No admin keys configured: reload is disabled (tests/test_hardening_serving.py covers the rest).
+    assert_envelope(client.post("/v1/admin/reload", json={"version": "v2"}), 403, "admin_disabled")
     # Validation messages name the field, never echo the complaint back.
     r = client.post("/v1/classify", json={"text": 12345, "title": PHONE})
     assert PHONE not in r.text
@@ -126,7 +125,7 @@ def test_not_ready_without_a_model(tmp_path: Path) -> None:
 
 
 def test_auth_on(model_dirs: tuple[Path, Path]) -> None:
-    with make_client(model_dirs[0], api_keys="alpha, beta") as c:
+    with make_client(model_dirs[0], api_keys="alpha, beta", admin_keys="root") as c:
         assert_envelope(c.post("/v1/classify", json={"text": "路灯坏了"}), 401, "unauthorized")
         wrong = c.post("/v1/classify", json={"text": "路灯坏了"}, headers={"Authorization": "Bearer nope"})
         assert_envelope(wrong, 401, "unauthorized")
@@ -135,7 +134,11 @@ def test_auth_on(model_dirs: tuple[Path, Path]) -> None:
         ok = c.post("/v1/classify", json={"text": "路灯坏了"}, headers={"Authorization": "Bearer beta"})
         assert ok.status_code == 200
         assert_envelope(c.post("/v1/admin/reload"), 401, "unauthorized")
-        reload = c.post("/v1/admin/reload", headers={"Authorization": "Bearer alpha"})
+        # An API key is not an admin key.
+        assert_envelope(
+            c.post("/v1/admin/reload", headers={"Authorization": "Bearer alpha"}), 401, "unauthorized"
+        )
+        reload = c.post("/v1/admin/reload", headers={"Authorization": "Bearer root"})
         assert reload.status_code == 200 and reload.json()["model_version"] == "v1"
         # Operational routes stay open.
         for path in ("/health", "/ready", "/metrics", "/docs"):
@@ -184,9 +187,23 @@ def test_no_batching_when_max_batch_size_is_one(model_dirs: tuple[Path, Path]) -
         assert set(c.app.state.batcher.batch_sizes) == {1}
 
 
-def test_reload_under_load_fails_no_request(model_dirs: tuple[Path, Path]) -> None:
-    v1, v2 = model_dirs
-    with make_client(v1, max_batch_size=8, max_wait_ms=2) as c:
+def make_registry(model_dirs: tuple[Path, Path], root: Path, current: str = "v1") -> Path:
+    import shutil
+
+    registry = root / "registry"
+    registry.mkdir()
+    for d in model_dirs:
+        shutil.copytree(d, registry / d.name)
+    (registry / "current").write_text(current, encoding="utf-8")
+    return registry
+
+
+ADMIN = {"Authorization": "Bearer root"}
+
+
+def test_reload_under_load_fails_no_request(model_dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    registry = make_registry(model_dirs, tmp_path)
+    with make_client(registry, max_batch_size=8, max_wait_ms=2, admin_keys="root") as c:
         stop = threading.Event()
         statuses: list[int] = []
         versions: set[str] = set()
@@ -202,8 +219,8 @@ def test_reload_under_load_fails_no_request(model_dirs: tuple[Path, Path]) -> No
         for t in threads:
             t.start()
         try:
-            for target in (v2, v1, v2):
-                r = c.post("/v1/admin/reload", json={"model_dir": str(target)})
+            for target in ("v2", "v1", "v2"):
+                r = c.post("/v1/admin/reload", json={"version": target}, headers=ADMIN)
                 assert r.status_code == 200, r.text
         finally:
             stop.set()
@@ -216,17 +233,11 @@ def test_reload_under_load_fails_no_request(model_dirs: tuple[Path, Path]) -> No
 
 
 def test_registry_reload_re_resolves_current(model_dirs: tuple[Path, Path], tmp_path: Path) -> None:
-    import shutil
-
-    registry = tmp_path / "registry"
-    registry.mkdir()
-    for d in model_dirs:
-        shutil.copytree(d, registry / d.name)
-    (registry / "current").write_text("v1", encoding="utf-8")
-    with make_client(registry) as c:
+    registry = make_registry(model_dirs, tmp_path)
+    with make_client(registry, admin_keys="root") as c:
         assert c.get("/ready").json()["model_version"] == "v1"
         (registry / "current").write_text("v2", encoding="utf-8")
-        r = c.post("/v1/admin/reload")
+        r = c.post("/v1/admin/reload", headers=ADMIN)
         assert r.json()["previous_version"] == "v1" and r.json()["model_version"] == "v2"
 
 

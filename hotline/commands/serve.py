@@ -55,13 +55,25 @@ def serve(
         "forecast_dir": forecast_dir,
         "survival_dir": survival_dir,
     }
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        # One line per bad setting, without pydantic's echo of the value (it may be a key).
+        problems = "; ".join(
+            f"HOTLINE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise typer.BadParameter(problems) from None
     if plain_logs:
         settings.log_json = False
     if settings.model_dir is None:
         raise typer.BadParameter("no model: pass --model DIR or set HOTLINE_MODEL_DIR", param_hint="--model")
-    level = logging.getLogger().level or logging.INFO
-    configure_logging(level, json_lines=settings.log_json)
+    # HOTLINE_LOG_LEVEL decides (it was ignored before: DEBUG never reached the log).
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    # Library warnings (pandas, torch) become log records, so that they arrive as JSON lines
+    # instead of bare text on stderr.
+    logging.captureWarnings(True)
     app = create_app(settings)
     # Our middleware writes one JSON access line per request; uvicorn's own would duplicate it,
     # and log_config=None keeps the handlers configure_logging installed.

@@ -1,13 +1,14 @@
-"""``POST /v1/classify`` and ``POST /v1/admin/reload``."""
+"""``POST /v1/classify``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import unicodedata
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from nlp.pii import mask_pii
 from nlp.text import join_title_text
@@ -18,8 +19,6 @@ from serving.schemas import (
     Complaint,
     ErrorResponse,
     LabelScore,
-    ReloadRequest,
-    ReloadResponse,
 )
 
 logger = logging.getLogger(__name__)
@@ -37,15 +36,69 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# A cut point needs this many "inert" characters on each side: every PII pattern's context
+# (an area code, a "电话是" cue, a plate's province character) lies within a few characters of its
+# digits and letters, so a cut there can neither split a number nor separate it from its cue.
+_SAFE_RUN = 8
+# How far past the nominal cut to look for such a point before giving up and masking it all.
+_CUT_SEARCH = 2000
+_INERT_PUNCT = frozenset("，。！？、；“”‘’《》【】…")
+
+
+def _inert(ch: str) -> bool:
+    """A character that no PII pattern can use: a non-ASCII letter (CJK) or Chinese punctuation."""
+    if ch in _INERT_PUNCT:
+        return True
+    if not unicodedata.category(ch).startswith("L"):
+        return False
+    # Full-width Latin letters and digits become ASCII in normalisation, and then plates and
+    # e-mails are made of them.
+    return not unicodedata.normalize("NFKC", ch).isascii()
+
+
+def _cut_point(text: str, start: int, stop: int, step: int) -> int | None:
+    """First index in ``range(start, stop, step)`` with ``_SAFE_RUN`` inert characters either side."""
+    for pos in range(start, stop, step):
+        if pos - _SAFE_RUN < 0 or pos + _SAFE_RUN > len(text):
+            continue
+        if all(_inert(c) for c in text[pos - _SAFE_RUN : pos + _SAFE_RUN]):
+            return pos
+    return None
+
+
+def precut(text: str | None, budget: int) -> tuple[str | None, bool]:
+    """Drop the middle of a huge raw text *before* normalising and masking it.
+
+    Masking and normalising cost time in proportion to the text (a 120 KB body once held the event
+    loop for 22 s), and the final cut keeps at most ``budget`` characters anyway. This keeps about
+    ``budget`` characters at each end, cut only where no PII can straddle the cut, so masking the
+    pieces gives exactly what masking the whole text would have given in the parts kept. Without
+    such a point nearby the text is returned whole (correct, merely slower).
+    """
+    if text is None or len(text) <= 2 * budget + 2 * _CUT_SEARCH:
+        return text, False
+    head_end = _cut_point(text, budget, budget + _CUT_SEARCH, 1)
+    tail_start = _cut_point(text, len(text) - budget, len(text) - budget - _CUT_SEARCH, -1)
+    if head_end is None or tail_start is None or head_end >= tail_start:
+        return text, False
+    return text[:head_end] + text[tail_start:], True
+
+
 def prepare_text(item: Complaint, max_chars: int) -> tuple[str, bool]:
     """The classifier input as in training (title + text, normalised, PII-masked), cut if huge."""
-    text = mask_pii(join_title_text(item.title, item.text))
+    title, title_cut = precut(item.title, max_chars)
+    body, body_cut = precut(item.text, max_chars)
+    text = mask_pii(join_title_text(title, body))
     if len(text) <= max_chars:
-        return text, False
+        return text, title_cut or body_cut
     # Same head + tail idea as the tokenizer-level cut: the opening says where and what, the
     # closing says what the caller wants.
     head = max_chars // 4
     return text[:head] + text[len(text) - (max_chars - head) :], True
+
+
+def prepare_texts(items: list[Complaint], max_chars: int) -> list[tuple[str, bool]]:
+    return [prepare_text(item, max_chars) for item in items]
 
 
 @router.post(
@@ -71,7 +124,9 @@ async def classify(
     batcher = getattr(request.app.state, "batcher", None)
     if batcher is None or request.app.state.engine is None:
         raise ModelNotReady("no model is loaded; check /ready and the service log")
-    prepared = [prepare_text(item, settings.max_text_chars) for item in items]
+    # Normalising and masking are CPU work in proportion to the text: off the event loop, so that
+    # /health and every other request keep being answered meanwhile.
+    prepared = await run_in_threadpool(prepare_texts, items, settings.max_text_chars)
     texts = [t for t, _ in prepared]
     if logger.isEnabledFor(logging.DEBUG):
         # Text only at DEBUG, and masked (prepare_text masked it).
@@ -114,43 +169,3 @@ async def _event_fields(
     except Exception:  # event fields are an extra: a failure there must not fail classification
         logger.warning("event field extraction failed", exc_info=True)
         return None
-
-
-@router.post(
-    "/v1/admin/reload",
-    response_model=ReloadResponse,
-    summary="Load a model (or the registry's new `current`) and swap it in without dropping requests.",
-    responses=_ERRORS,
-    tags=["admin"],
-)
-async def reload(request: Request, body: ReloadRequest | None = Body(None)) -> ReloadResponse:
-    from nlp.engine import InferenceEngine
-
-    state = request.app.state
-    settings = state.settings
-    target = (body.model_dir if body else None) or settings.model_dir
-    if target is None:
-        raise InvalidInput("no model_dir given and none configured (HOTLINE_MODEL_DIR)")
-    async with state.reload_lock:
-        started = time.perf_counter()
-        previous = state.engine.version if state.engine is not None else None
-        try:
-            # Load the new engine completely (in a thread: the event loop keeps serving) before
-            # anything points at it; the swap itself is one attribute assignment.
-            engine = await asyncio.to_thread(InferenceEngine.load, target, state.engine_config)
-        except Exception:
-            state.metrics.reloads.labels(outcome="error").inc()
-            raise
-        state.engine = engine
-        state.batcher.engine = engine
-        state.load_error = None
-        state.metrics.set_model(engine.version, engine.model_type, engine.describe()["name"])
-        state.metrics.reloads.labels(outcome="ok").inc()
-        elapsed = time.perf_counter() - started
-    logger.info("model reloaded", extra={"previous_version": previous, "model_version": engine.version})
-    return ReloadResponse(
-        previous_version=previous,
-        model_version=engine.version,
-        model_dir=str(engine.model_dir),
-        load_seconds=round(elapsed, 3),
-    )

@@ -15,16 +15,19 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
+from nlp.pii import mask_excerpt
 from serving.errors import InvalidInput, ServiceError
-from serving.routers import jsonable
+from serving.routers import jsonable, parse_time
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["events"])
 
 MAX_LIMIT = 1000
+# Far above any real incident, far below SQLite's 64-bit integers (a bigger bound overflowed there).
+MAX_COMPLAINTS = 1_000_000
 
 
 def _store(request: Request) -> Any:
@@ -41,17 +44,8 @@ _NO_STORE = (
 
 
 def _parse_day(value: str | None, name: str) -> date | None:
-    if value is None or value == "":
-        return None
-    import pandas as pd
-
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        ts = None
-    if ts is None or pd.isna(ts):
-        raise InvalidInput(f"{name}={value!r} is not a date; use YYYY-MM-DD")
-    return ts.to_pydatetime().date()
+    ts = parse_time(value, name, date_only=True)
+    return None if ts is None else ts.to_pydatetime().date()
 
 
 def _rows(frame: Any) -> list[dict[str, Any]]:
@@ -75,7 +69,7 @@ def list_incidents(
     until: str | None = Query(None, description="Only incidents that started on/before this date."),
     category: str | None = Query(None, description="Only this category."),
     district: str | None = Query(None, description="Only this district."),
-    min_complaints: int = Query(1, ge=1, description="Smallest incident to list."),
+    min_complaints: int = Query(1, ge=1, le=MAX_COMPLAINTS, description="Smallest incident to list."),
     order: str = Query("heat", pattern="^(heat|last_seen|first_seen)$", description="heat or last_seen."),
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
 ) -> Any:
@@ -95,11 +89,13 @@ def list_incidents(
 
 
 @router.get("/v1/incidents/{incident_id}", summary="One incident with its member complaints (masked).")
-def get_incident(request: Request, incident_id: str) -> Any:
+def get_incident(request: Request, incident_id: str = Path(..., max_length=200)) -> Any:
     store = _store(request)
     frame = store.read_incidents(ids=[incident_id], limit=1)
     if frame.empty:
-        raise ServiceError(f"no incident {incident_id!r}", status_code=404, error_type="not_found")
+        raise ServiceError(
+            f"no incident {mask_excerpt(incident_id)!r}", status_code=404, error_type="not_found"
+        )
     members = store.incident_members_detail([incident_id])
     keep = ["id", "time", "title", "text", "category", "district", "location_key", "urgency", "similarity"]
     members = members[[c for c in keep if c in members.columns]]
@@ -115,7 +111,7 @@ def hot(
     since: str | None = Query(None, description="Only incidents active on/after this date."),
     category: str | None = Query(None),
     district: str | None = Query(None),
-    min_complaints: int = Query(2, ge=1),
+    min_complaints: int = Query(2, ge=1, le=MAX_COMPLAINTS),
 ) -> Any:
     store = _store(request)
     start = _parse_day(since, "since")

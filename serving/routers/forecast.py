@@ -12,15 +12,16 @@ with the envelope ``{"error": ..., "error_type": ...}`` and count them in ``/met
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from nlp.errors import HotlineError
-from serving.errors import InvalidInput, PayloadTooLarge, ServiceError
-from serving.routers import jsonable
+from nlp.pii import mask_excerpt
+from serving.errors import InvalidInput, PayloadTooLarge, ServiceError, library_message
+from serving.routers import jsonable, parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,9 @@ router = APIRouter(tags=["forecasting"])
 
 MAX_HORIZON = 90
 MAX_CASES = 1000
+MAX_SERIES_CHARS = 300
+# The text only feeds its length and the urgency cue words; longer than any real complaint.
+MAX_CASE_CHARS = 20_000
 
 
 def _unavailable(what: str, how: str) -> ServiceError:
@@ -40,7 +44,7 @@ def _error(exc: HotlineError) -> ServiceError:
     from forecasting.errors import UnknownSeriesError
 
     status = 404 if isinstance(exc, UnknownSeriesError) else 422
-    return ServiceError(str(exc), status_code=status, error_type=exc.error_type)
+    return ServiceError(library_message(exc), status_code=status, error_type=exc.error_type)
 
 
 @router.get("/v1/forecast/series", summary="Series the loaded forecaster knows.")
@@ -61,7 +65,9 @@ def forecast_series(request: Request) -> Any:
 def forecast(
     request: Request,
     series: str = Query(
-        "total", description="total, category=NAME, district=NAME or category=NAME|district=NAME"
+        "total",
+        max_length=MAX_SERIES_CHARS,
+        description="total, category=NAME, district=NAME or category=NAME|district=NAME",
     ),
     horizon: int | None = Query(
         None, ge=1, le=MAX_HORIZON, description="Days ahead (default: the fitted horizon)."
@@ -70,6 +76,13 @@ def forecast(
     fc = getattr(request.app.state, "forecaster", None)
     if fc is None:
         raise _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
+    if series not in fc.models:
+        # Our own message: the library's quotes the name verbatim, and a name is caller input.
+        raise ServiceError(
+            f"unknown series {mask_excerpt(series)!r}; GET /v1/forecast/series lists the known ones",
+            status_code=404,
+            error_type="unknown_series",
+        )
     try:
         table = fc.forecast_series(series, horizon)
     except HotlineError as exc:
@@ -98,13 +111,9 @@ def list_alerts(
     store = getattr(request.app.state, "store", None)
     if store is None:
         raise _unavailable("event store", "set HOTLINE_STORE_URL to the store written by `hotline events`")
-    if since is not None:
-        try:
-            pd.Timestamp(since)
-        except ValueError:
-            raise InvalidInput(f"since={since!r} is not a date; use YYYY-MM-DD") from None
+    day = parse_time(since, "since", date_only=True)
     try:
-        frame = store.read_alerts(since=since, limit=limit)
+        frame = store.read_alerts(since=None if day is None else f"{day:%Y-%m-%d}", limit=limit)
     except HotlineError as exc:
         raise _error(exc) from exc
     alerts = [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
@@ -115,22 +124,31 @@ class OpenCase(BaseModel):
     """One open case: when it was filed and what it is about (text is used for length/urgency only)."""
 
     id: str = Field(..., min_length=1, max_length=128)
-    time: str = Field(..., description="Submission time, e.g. 2026-08-20 09:30:00")
-    title: str = ""
-    text: str = ""
-    category: str | None = None
-    district: str | None = None
-    urgency: str | None = Field(None, description="一般, 较急 or 紧急 (default: from the text)")
+    time: str = Field(..., max_length=64, description="Submission time, e.g. 2026-08-20 09:30:00")
+    title: str = Field("", max_length=MAX_CASE_CHARS)
+    text: str = Field("", max_length=MAX_CASE_CHARS)
+    category: str | None = Field(None, max_length=200)
+    district: str | None = Field(None, max_length=200)
+    urgency: str | None = Field(
+        None, max_length=16, description="一般, 较急 or 紧急 (default: from the text)"
+    )
 
 
 class ReplyRiskRequest(BaseModel):
     cases: list[OpenCase] = Field(..., min_length=1, max_length=MAX_CASES)
     deadline_days: float = Field(15.0, gt=0, le=365)
-    as_of: str | None = Field(None, description="Measure waiting time up to this time (default: now).")
+    as_of: str | None = Field(
+        None,
+        max_length=64,
+        description="Measure waiting time up to this time (default: now); local time, no zone.",
+    )
+
+
+CaseList = Annotated[list[OpenCase], Field(min_length=1, max_length=MAX_CASES)]
 
 
 @router.post("/v1/reply-risk", summary="Probability that each open case is still unanswered at the deadline.")
-def reply_risk(request: Request, body: ReplyRiskRequest | list[OpenCase]) -> Any:
+def reply_risk(request: Request, body: ReplyRiskRequest | CaseList) -> Any:
     sm = getattr(request.app.state, "survival", None)
     if sm is None:
         raise _unavailable(
@@ -139,15 +157,17 @@ def reply_risk(request: Request, body: ReplyRiskRequest | list[OpenCase]) -> Any
     req = body if isinstance(body, ReplyRiskRequest) else ReplyRiskRequest(cases=body)
     if len(req.cases) > MAX_CASES:
         raise PayloadTooLarge(f"at most {MAX_CASES} cases per request")
-    as_of = pd.Timestamp(req.as_of) if req.as_of else pd.Timestamp.now().floor("s")
-    frame = pd.DataFrame([c.model_dump() for c in req.cases])
-    times = pd.to_datetime(frame["time"], errors="coerce", format="mixed")
-    bad = frame.loc[times.isna(), "id"].tolist()
-    if bad:
-        raise InvalidInput(f"unparseable time for case(s) {', '.join(bad[:5])}; use YYYY-MM-DD HH:MM:SS")
-    late = frame.loc[times > as_of, "id"].tolist()
+    as_of = parse_time(req.as_of, "as_of") if req.as_of else pd.Timestamp.now().floor("s")
+    # One time at a time: a list mixing zones or formats makes pandas raise instead of coercing.
+    times = [parse_time(c.time, f"time of case {mask_excerpt(c.id)!r}") for c in req.cases]
+    missing = [mask_excerpt(c.id) for c, t in zip(req.cases, times, strict=True) if t is None]
+    if missing:
+        raise InvalidInput(f"case(s) {', '.join(missing[:5])} have no time; use YYYY-MM-DD HH:MM:SS")
+    late = [mask_excerpt(c.id) for c, t in zip(req.cases, times, strict=True) if t > as_of]
     if late:
         raise InvalidInput(f"case(s) {', '.join(late[:5])} were filed after as_of={as_of}")
+    frame = pd.DataFrame([c.model_dump() for c in req.cases])
+    frame["time"] = [f"{t:%Y-%m-%d %H:%M:%S}" for t in times]
     if frame["urgency"].isna().all():
         frame = frame.drop(columns=["urgency"])
     for col in ("category", "district"):
