@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests (and the CLI subprocesses they start) must not create or read the user's real
+# caller-key secret in ~/.config/hotline.
+os.environ.setdefault(
+    "HOTLINE_CALLER_SECRET_FILE", str(Path(tempfile.mkdtemp(prefix="hotline-test-")) / "caller_secret")
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = REPO_ROOT / "data" / "samples"

@@ -108,11 +108,11 @@ def test_lowest_threshold_and_per_class_thresholds() -> None:
     conf = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
     correct = np.array([1, 1, 0, 1, 0], dtype=bool)
     # Precision of the rows at or above each cut: 1, 1, 2/3, 3/4, 3/5.
-    assert lowest_threshold(conf, correct, 0.75) == 0.6
-    assert lowest_threshold(conf, correct, 0.8) == 0.8
-    assert lowest_threshold(conf, correct, 1.01) is None
+    assert lowest_threshold(conf, correct, 0.75, z=0) == 0.6
+    assert lowest_threshold(conf, correct, 0.8, z=0) == 0.8
+    assert lowest_threshold(conf, correct, 1.01, z=0) is None
     y = np.array([0, 0, 1, 1, 2, 2])
-    t = choose_thresholds(P, y, LABELS, target_precision=0.9, min_support=2)
+    t = choose_thresholds(P, y, LABELS, target_precision=0.9, min_support=2, z=0)
     # A: predictions 0.82 (right), 0.62 (wrong) -> 0.82. B: 0.82, 0.72 right, 0.62 wrong -> 0.72.
     # C: one prediction (< min_support) -> the pooled threshold, 0.72.
     assert t == {"A": 0.82, "B": 0.72, "C": 0.72}

@@ -84,7 +84,11 @@ class TrainConfig:
 
     # -- after training: calibration, review thresholds, replay ----------------------------------
     calibrate: bool = True
-    target_precision: float = 0.9
+    # A TF-IDF model's scores on its own training rows are near-certain; temperature and review
+    # thresholds are fitted on out-of-fold scores (this many folds) plus the evaluation split.
+    calibration_folds: int = 5
+    # An office auto-accepts a complaint only where 95% of such predictions are right.
+    target_precision: float = 0.95
     min_threshold_support: int = 10
     replay_per_class: int = 300
 
@@ -171,6 +175,10 @@ class TrainConfig:
             "fusion_weight_grid values must be in [0, 1]",
         )
         _check(0 < self.target_precision <= 1, "target_precision must be in (0, 1]")
+        _check(
+            self.calibration_folds == 0 or self.calibration_folds >= 2,
+            "calibration_folds must be 0 (evaluation split only) or at least 2",
+        )
         _check(self.min_threshold_support >= 1, "min_threshold_support must be >= 1")
         _check(self.replay_per_class >= 0, "replay_per_class must be >= 0")
 

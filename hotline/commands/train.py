@@ -126,7 +126,7 @@ def train(
     ] = "0.1,0.3,1,3,10",
     target_precision: Annotated[
         float, typer.Option("--target-precision", help="Review thresholds: precision to reach per class.")
-    ] = 0.9,
+    ] = 0.95,
     replay_per_class: Annotated[int, typer.Option("--replay-per-class")] = 300,
     name: Annotated[str | None, typer.Option("--name", help="Model name for the model card.")] = None,
     text_column: TextColumn = None,
