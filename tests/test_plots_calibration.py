@@ -249,3 +249,25 @@ def test_wilson_bound_keeps_thresholds_honest_on_few_rows() -> None:
     ok = np.ones(2000, bool)
     ok[-5:] = False
     assert lowest_threshold(many, ok, 0.95) == pytest.approx(0.5)
+
+
+def test_tfidf_training_calibrates_on_out_of_fold_scores(tmp_path) -> None:
+    import json
+
+    from training.config import TrainConfig
+    from training.pipeline import run_training
+
+    frame = _noisy_texts(300, 3)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    common = {"train_file": str(tmp_path / "train.csv"), "model_type": "tfidf", "tfidf_min_df": 1}
+    cv = run_training(TrainConfig(output_dir=str(tmp_path / "cv"), **common)).metrics
+    plain = run_training(TrainConfig(output_dir=str(tmp_path / "plain"), calibration_folds=0, **common)).metrics
+    # The evaluation split alone is 10% of the rows; out-of-fold scores add the other 90%.
+    assert plain["thresholds"]["out_of_fold_rows"] == 0
+    assert cv["thresholds"]["out_of_fold_rows"] >= 0.8 * len(frame)
+    assert cv["thresholds"]["fitted_on_rows"] == cv["thresholds"]["out_of_fold_rows"] + plain["thresholds"][
+        "fitted_on_rows"
+    ]
+    assert cv["thresholds"]["target_precision"] == 0.95
+    info = json.loads((tmp_path / "cv" / "hotline.json").read_text(encoding="utf-8"))
+    assert info["temperature"] > 0.1  # not the near-certain 0.01-0.1 of in-sample scores
