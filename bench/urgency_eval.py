@@ -6,16 +6,25 @@ in ``bench/data/urgency_labels.md``. The texts stay in ../shared/datasets. Print
 precision / recall / F1 for 紧急 and 较急 (and the confusion matrix) for dev, test and all rows, plus
 the share of all 4,326 messages each level gets.
 
-    .venv/bin/python bench/urgency_eval.py [--messages PATH]
+    .venv/bin/python bench/urgency_eval.py [--messages PATH] [--rev GIT_REV]
+
+``--rev`` scores with the rules of an earlier commit instead (its nlp/urgency.py and, where it has
+one, data/urgency_cues.json, copied to a temporary folder), so that old and new rules are compared
+on the same, current labels.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
 import sys
+import tempfile
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from nlp.text import join_title_text  # noqa: E402
 from nlp.urgency import LEVELS, assess_urgency  # noqa: E402
+
+Assess = Callable[[str], Any]  # returns an Urgency of that revision
 
 LABELS = ROOT / "bench" / "data" / "urgency_labels.csv"
 DEFAULT_MESSAGES = ROOT.parent / "shared" / "datasets" / "teddy2020" / "messages.csv"
@@ -48,10 +59,35 @@ def confusion(pred: list[str], gold: list[str]) -> str:
     return "\n".join(lines)
 
 
+def rules_at(rev: str, workdir: Path) -> Assess:
+    """``assess_urgency`` as of git revision ``rev`` (module and cue file copied out of git)."""
+    for rel in ("nlp/urgency.py", "data/urgency_cues.json"):
+        shown = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{rev}:{rel}"], capture_output=True, check=False
+        )
+        if shown.returncode == 0:  # older revisions have no cue file
+            (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / rel).write_bytes(shown.stdout)
+    spec = importlib.util.spec_from_file_location(f"urgency_{rev}", workdir / "nlp" / "urgency.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load nlp/urgency.py at {rev}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module.assess_urgency
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=Path, default=DEFAULT_MESSAGES)
+    ap.add_argument("--rev", help="score with the rules of this git revision instead of the working tree")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        assess = rules_at(args.rev, Path(tmp)) if args.rev else assess_urgency
+        return report(args, assess)
+
+
+def report(args: argparse.Namespace, assess: Assess) -> int:
     if not args.messages.exists():
         print(f"dataset not found: {args.messages}")
         return 0
@@ -60,9 +96,10 @@ def main() -> int:
         int(i): join_title_text(t, x) for i, t, x in zip(msgs["id"], msgs["title"], msgs["text"], strict=True)
     }
     labels = pd.read_csv(LABELS)
-    labels["pred"] = [assess_urgency(texts[int(i)]).level for i in labels["id"]]
+    labels["pred"] = [assess(texts[int(i)]).level for i in labels["id"]]
 
-    print(f"# Urgency rules on {len(labels)} hand-labelled messages ({date.today().isoformat()})\n")
+    rules = f"rules at {args.rev}" if args.rev else "rules of the working tree"
+    print(f"# Urgency {rules} on {len(labels)} hand-labelled messages ({date.today().isoformat()})\n")
     print("| split | n | gold 紧急 | gold 较急 | 紧急 P | 紧急 R | 紧急 F1 | 较急 P | 较急 R | 较急 F1 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in ("dev", "test", "all"):
@@ -86,7 +123,7 @@ def main() -> int:
     print(
         f"\nrandom stratum ({len(rnd)}): gold {dict(Counter(rnd['label']))}, predicted {dict(Counter(rnd['pred']))}"
     )
-    everything = Counter(assess_urgency(t).level for t in texts.values())
+    everything = Counter(assess(t).level for t in texts.values())
     print(f"all {len(texts)} messages: " + ", ".join(f"{lvl} {everything[lvl]}" for lvl in reversed(LEVELS)))
     return 0
 
