@@ -59,12 +59,19 @@ CUES_PATH = Path(__file__).resolve().parents[1] / "data" / "urgency_cues.json"
 # A cue in the opening (the title comes first in joined title+text) speaks about the complaint
 # itself; one buried in a long text is often background, a comparison or a hypothetical.
 OPENING_CHARS = 150
+# Titles are short: an event named within this many characters is the complaint's headline.
+TITLE_CHARS = 40
 # How far before a cue its clause is searched for negation / hypothetical / historical markers.
 CONTEXT_BEFORE = 16
 NEGATION_WIDTH = 5
 RECENCY_AFTER = 8
+# History (早几年曾发生过燃气爆炸，爆炸使…垮塌) is often told a clause or two before the cue.
+SENTENCE_BEFORE = 40
+# 停水至今…近十天无水用: the duration of an outage may follow a few words after the cue.
+DURATION_AFTER = 16
 
 _CLAUSE_END = re.compile(r"[，。！？；,!?;\n]")  # no ASCII "." : it is in dates and decimals
+_SENTENCE_END = re.compile(r"[。！？!?\n]")
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,8 @@ class _Hazard:
     acute: bool  # an event (fire, collapse ...) rather than a standing condition
     needs_recency: bool  # only counts with a recency marker (受伤 is mostly told as history)
     pattern: re.Pattern[str]
+    ongoing_is_worse: bool = False  # 一直困在: duration makes a trapped person worse, not chronic
+    hedged_unless_failed: bool = False  # 随时可能倒塌 is rhetoric unless part already failed
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,9 @@ class _Cues:
     recurring: re.Pattern[str]
     outage_scale: re.Pattern[str]
     outage_duration: re.Pattern[str]
+    chronic: re.Pattern[str]
+    neglect: re.Pattern[str]
+    failed_before: re.Pattern[str]
     hazards: tuple[_Hazard, ...]
 
 
@@ -107,6 +119,8 @@ def load_cues(path: Path = CUES_PATH) -> _Cues:
             bool(h.get("acute", False)),
             bool(h.get("needs_recency", False)),
             re.compile("|".join(h["patterns"])),
+            bool(h.get("ongoing_is_worse", False)),
+            bool(h.get("hedged_unless_failed", False)),
         )
         for h in raw["hazards"]
     )
@@ -121,6 +135,9 @@ def load_cues(path: Path = CUES_PATH) -> _Cues:
         recurring=_alternation(raw["recurring"]),
         outage_scale=_alternation(raw["outage_scale"]),
         outage_duration=re.compile(raw["outage_duration"]),
+        chronic=_alternation(raw["chronic"]),
+        neglect=_alternation(raw["neglect"]),
+        failed_before=re.compile(raw["failed_before"]),
         hazards=hazards,
     )
 
@@ -172,22 +189,45 @@ def _clause_after(text: str, end: int, width: int = RECENCY_AFTER) -> str:
     return chunk[: m.start()] if m else chunk
 
 
+def _sentence_before(text: str, pos: int, width: int = SENTENCE_BEFORE) -> str:
+    chunk = text[max(0, pos - width) : pos]
+    cut = None
+    for m in _SENTENCE_END.finditer(chunk):
+        cut = m.end()
+    return chunk[cut:] if cut is not None else chunk
+
+
 def _mask_idioms(text: str, cues: _Cues) -> str:
     # Same length, so positions (opening scope) still refer to the original text.
     return cues.idioms.sub(lambda m: "□" * len(m.group()), text)
 
 
 def _outage_is_acute(text: str, start: int, end: int, cues: _Cues) -> bool:
-    """A continuing outage of a whole estate (停水三天, 到现在还停电), not a recurring nuisance."""
+    """A continuing outage of a whole estate (停水三天, 连续停水一个星期), not a recurring nuisance.
+
+    Only a stated duration of days to weeks counts: "到现在还停电" alone was mostly a cut since
+    last night on dev, and months (停水两个月) are a long-standing state, not an emergency.
+    """
     before, after = _clause_before(text, start), _clause_after(text, end)
-    ongoing = cues.outage_duration.match(text, start) is not None or cues.recency.search(before[-6:])
-    if not ongoing:
+    window = text[max(0, start - CONTEXT_BEFORE) : end + DURATION_AFTER]
+    duration = cues.outage_duration.search(window)
+    if duration is None:
+        return False
+    # 停电四五天 told of last summer is history: the duration must run up to now (停水三天了, 至今).
+    tail = window[duration.end() : duration.end() + 2]
+    if "了" not in tail and not cues.recency.search(
+        text[max(0, start - CONTEXT_BEFORE * 2) : end + DURATION_AFTER]
+    ):
         return False
     if cues.recurring.search(after):
         return False  # 停电不少于9次: counted occurrences, not one continuing outage
     if cues.recurring.search(before) and not cues.recency.search(before[-6:]):
         return False
     return bool(cues.outage_scale.search(text[: max(OPENING_CHARS, end + len(after))]))
+
+
+def _speculative(word: str) -> bool:
+    return "可能" in word or "会" in word
 
 
 def rule_triggers(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -211,15 +251,31 @@ def rule_triggers(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
                 continue
             if cues.hypothetical.search(before) or cues.historical.search(before):
                 continue  # 若出现火情 / 去年发生火灾: not an event now
+            recent = bool(cues.recency.search(before) or cues.recency.search(after))
+            if cues.historical.search(_sentence_before(masked, start)) and not recent:
+                continue  # 早几年曾发生过燃气爆炸，爆炸使墙体垮塌: history a clause earlier
             level = hz.level
+            # 垮塌到至今 / 受伤无人处理 / 经常遭水淹: a long-standing state, pressing at most.
+            chronic = not hz.ongoing_is_worse and bool(
+                cues.chronic.search(before) or cues.chronic.search(after)
+            )
             if hz.acute:
-                recent = bool(cues.recency.search(before) or cues.recency.search(after))
                 if cues.hedge_after.match(masked[end:]) or cues.resolved_after.match(masked[end:]):
                     level = "较急"  # 火灾隐患 is a risk, 起火后被扑灭 is over
                 elif hz.needs_recency and not recent:
                     continue
                 elif start >= OPENING_CHARS and not recent:
                     level = "较急"  # buried in a long text without saying it is happening now
+                elif chronic:
+                    level = "较急"
+                elif (
+                    hz.hedged_unless_failed
+                    and _speculative(word)
+                    and not cues.failed_before.search(_sentence_before(masked, start))
+                ):
+                    level = "较急"  # 随时可能倒塌 alone is a worry; 木头已塌随时可能掉落 is imminent
+                elif start < TITLE_CHARS and not recent and cues.neglect.search(masked):
+                    level = "较急"  # a title event the text shows was left unhandled for long
             elif hz.name == "停水停电" and _outage_is_acute(masked, start, end, cues):
                 level = "紧急"
             seen.append((start, end))
