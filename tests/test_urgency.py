@@ -145,3 +145,39 @@ def test_cues_are_loaded_once_from_the_data_file() -> None:
 def test_rule_triggers_reports_hazards() -> None:
     found, negated = rule_triggers("三号楼楼道里煤气味很浓")
     assert found == [("燃气泄漏", "紧急", "煤气味")] and negated == []
+
+
+# -- round 2: ongoing now vs long-standing ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "村口河堤垮塌。今年春天大雨冲垮后一直没人管，垮塌到至今",  # headline event, text says it is old
+        "小区电梯掉落人员受伤无人处理，物业推诿",
+        "老房子经常遭水淹，请求纳入征收",
+        "这座旧塔年久失修，开裂有倒塌危险",
+        "路边护栏锈迹斑斑，随时可能倒塌",  # a worry: nothing has failed yet
+        "早几年曾发生过燃气爆炸，爆炸使那栋楼墙体垮塌，请尽快改造",
+        "去年夏天主电缆烧坏，三百多户停电四五天，电器烧毁",
+    ],
+)
+def test_long_standing_or_past_is_not_an_emergency(text: str) -> None:
+    assert assess_urgency(text).level != "紧急"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "屋顶木头已塌，随时可能会掉落砸伤行人",  # part already failed: imminent
+        "小区目前连续停水一个星期了，居民无法做饭",
+        "片区几百户居民停水至今，已经近十天无水用了",
+        "我爱人到目前为止一直困在那个传销窝点里",
+    ],
+)
+def test_ongoing_now_is_an_emergency(text: str) -> None:
+    assert assess_urgency(text).level == "紧急"
+
+
+def test_outage_since_last_night_is_pressing_not_urgent() -> None:
+    assert assess_urgency("小区昨晚开始停水停电，到现在还没来").level == "较急"
