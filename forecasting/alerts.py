@@ -99,12 +99,17 @@ class Alert:
     incident_ids: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
+    # The other series (and incident alerts) the same complaints made fire, merged into this one.
+    related: list[str] = field(default_factory=list)
+    # The complaints behind the alert: its series' complaints on its days (store runs only).
+    complaint_ids: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, Any]:
         """The record :meth:`events.store.EventStore.upsert_alerts` takes."""
         rec = asdict(self)
-        rec.pop("days")
-        rec.pop("p_value")
+        # The store's alerts table has no columns for these (yet): they live in memory only.
+        for name in ("days", "p_value", "related", "complaint_ids"):
+            rec.pop(name)
         return rec
 
     def describe(self) -> str:
@@ -112,9 +117,12 @@ class Alert:
             self.first_seen if self.first_seen == self.last_seen else f"{self.first_seen}..{self.last_seen}"
         )
         kw = f" [{', '.join(self.keywords[:5])}]" if self.keywords else ""
+        also = f" (also {', '.join(self.related[:3])})" if self.related else ""
+        # Two decimals below one call: a rate of 0.04 a day must not read as "expected 0.0".
+        exp = f"{self.expected:.1f}" if self.expected >= 1 else f"{self.expected:.2f}"
         return (
             f"{self.score:6.1f}  {self.kind:<8} {self.series_key}  {span}: observed {self.observed:g} vs "
-            f"expected {self.expected:.1f} (upper {self.upper:.1f}), +{self.size:.0f} over {self.days} day(s){kw}"
+            f"expected {exp} (upper {self.upper:g}), +{self.size:.0f} over {self.days} day(s){kw}{also}"
         )
 
 
@@ -170,9 +178,34 @@ def burst_baseline(
     ref_mean = float(np.mean(core)) if len(core) else 0.0
     ref_var = float(np.var(core, ddof=1)) if len(core) > 1 else ref_mean
     phi = min(max((ref_var - ref_mean) / ref_mean**2, 0.0), 1.0) if ref_mean > 0 else 0.0
-    # A floor so that a series that was silent for four weeks is not infinitely surprised.
-    mean = max(mean, 1.0 / config.baseline_days)
+    # The trimmed mean of a sparse series is ~0 (trimming drops its few busy days), which made an
+    # ordinary day of 5 calls after days of 3, 2, 2 read as "5 vs 0.0 expected". The series' own
+    # level is a floor: its exponentially smoothed rate (half-life one week) and its long-run
+    # rate, both on the same kind of day. Only a series that never had a call falls to the last
+    # floor (one call per baseline window) so that it is not infinitely surprised.
+    # Same day type over the whole history, from the series' first call on (days before a
+    # series existed are not a quiet level).
+    nz = np.flatnonzero(history > 0)
+    since = history[nz[0] :] if len(nz) else history[:0]
+    since_off = offday_history[len(history) - len(since) :].astype(bool)
+    long_same = since[since_off] if target_offday else since[~since_off]
+    long_run = float(long_same.mean()) if len(long_same) >= 3 else float(since.mean()) if len(since) else 0.0
+    mean = max(mean, smoothed_rate(same), long_run, 1.0 / config.baseline_days)
     return mean, mean + phi * mean**2
+
+
+def smoothed_rate(values: np.ndarray, halflife: float = 7.0) -> float:
+    """Exponentially weighted mean daily count, newest day weighted most."""
+    if len(values) == 0:
+        return 0.0
+    w = 0.5 ** (np.arange(len(values))[::-1] / halflife)
+    return float(np.dot(w, values) / w.sum())
+
+
+def _long_run_rate(history: np.ndarray) -> float:
+    """Mean daily count from the series' first call on (0 for a series that never had one)."""
+    nz = np.flatnonzero(history > 0)
+    return float(history[nz[0] :].mean()) if len(nz) else 0.0
 
 
 def series_hits(
@@ -213,7 +246,12 @@ def series_hits(
                 else:
                     mean = float(row["mean"])
                     lo, hi = float(row[level_cols[0]]), float(row[level_cols[1]])
-                    if obs > hi and obs - mean >= config.min_excess:
+                    # A model that forecasts far below the series' own recent level (one fitted
+                    # on a feed that died forecasts 0 with an upper bound of 0) is not a
+                    # baseline: such a day goes to the burst test.
+                    own = max(smoothed_rate(y[max(0, i - config.baseline_days) : i]), _long_run_rate(y[:i]))
+                    degenerate = hi < 1 or mean < 0.5 * own
+                    if not degenerate and obs > hi and obs - mean >= config.min_excess:
                         z = stats.norm.ppf(1 - (1 - config.interval) / 2)
                         sd = max((hi - lo) / (2 * z), 1e-6)
                         p = _nb_sf(obs, mean, max(sd**2, mean))
