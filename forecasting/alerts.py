@@ -17,9 +17,23 @@ Three detectors, run on every day of the scan window:
     From the event store: an incident with at least ``incident_min_size`` complaints in the last
     ``incident_window_days`` days and ``incident_growth`` times as many as in the window before.
 
-An incident alert whose category × district series already has a series alert on the same days
-is dropped: the series alert lists the incident. Every detector also needs ``observed >= min_count`` and ``observed - expected >= min_excess``:
+Baseline. The burst baseline of a series with history is never ~0: the trimmed mean of a sparse
+series drops its few busy days, so the expected count is floored by the series' own level on
+the same kind of day (an exponentially smoothed rate and its long-run rate since its first
+call). An interval forecast far below that level (a model fitted on a dead feed) is ignored.
+Series of an unknown district (``未知``) never alert; their complaints count in their category.
+Every detector also needs ``observed >= min_count`` and ``observed - expected >= min_excess``:
 a jump from 0 to 2 calls is not a surge a dispatcher should see.
+
+One alert per incident. With a store, each alert's complaints are its series' complaints on its
+days (an incident alert: the incident's complaints in its window); alerts on touching days that
+share at least half of the smaller one's complaints are one incident (a category, a district and
+their category × district all fire on the same complaints). The highest-scoring one stays
+(the most specific on a tie) and lists the others in ``related``. Without a store, nested series
+merge when the specific one carries at least half of the other's excess. Waves of the same
+incident within ``INCIDENT_GAP_DAYS`` (30) are one incident alert. Examples and keywords come
+from the alert's own complaints: keywords are their top TF-IDF terms that two of them share,
+examples the complaints carrying most keywords, and only keywords seen in an example are kept.
 
 Ranking. ``score = min(-log10(p), score_cap) × log(1 + size)`` where ``p`` is the upper-tail
 probability of the peak day (the most surprising day) under the expected count and ``size`` is
