@@ -17,9 +17,23 @@ Three detectors, run on every day of the scan window:
     From the event store: an incident with at least ``incident_min_size`` complaints in the last
     ``incident_window_days`` days and ``incident_growth`` times as many as in the window before.
 
-An incident alert whose category × district series already has a series alert on the same days
-is dropped: the series alert lists the incident. Every detector also needs ``observed >= min_count`` and ``observed - expected >= min_excess``:
+Baseline. The burst baseline of a series with history is never ~0: the trimmed mean of a sparse
+series drops its few busy days, so the expected count is floored by the series' own level on
+the same kind of day (an exponentially smoothed rate and its long-run rate since its first
+call). An interval forecast far below that level (a model fitted on a dead feed) is ignored.
+Series of an unknown district (``未知``) never alert; their complaints count in their category.
+Every detector also needs ``observed >= min_count`` and ``observed - expected >= min_excess``:
 a jump from 0 to 2 calls is not a surge a dispatcher should see.
+
+One alert per incident. With a store, each alert's complaints are its series' complaints on its
+days (an incident alert: the incident's complaints in its window); alerts on touching days that
+share at least half of the smaller one's complaints are one incident (a category, a district and
+their category × district all fire on the same complaints). The highest-scoring one stays
+(the most specific on a tie) and lists the others in ``related``. Without a store, nested series
+merge when the specific one carries at least half of the other's excess. Waves of the same
+incident within ``INCIDENT_GAP_DAYS`` (30) are one incident alert. Examples and keywords come
+from the alert's own complaints: keywords are their top TF-IDF terms that two of them share,
+examples the complaints carrying most keywords, and only keywords seen in an example are kept.
 
 Ranking. ``score = min(-log10(p), score_cap) × log(1 + size)`` where ``p`` is the upper-tail
 probability of the peak day (the most surprising day) under the expected count and ``size`` is
@@ -51,6 +65,28 @@ from forecasting.config import AlertConfig
 from forecasting.signals import SeriesSet, build_series, parse_series_key, series_key, validate_signals
 
 logger = logging.getLogger(__name__)
+
+# District values that say "we do not know where": a series of them is not a place, so it never
+# alerts (its complaints still count in their category's series). 未知 is what the events
+# package writes (``events.store.UNKNOWN_DISTRICT``).
+UNKNOWN_DISTRICTS = frozenset({"未知", "unknown", "none", "null", "n/a", "-", ""})
+# Two alerts on overlapping days are one incident when they share at least this share of the
+# smaller alert's complaints.
+SAME_INCIDENT_SHARE = 0.5
+# An incident that flares again within this many days is the same alert (丽发新城's three waves
+# over a month were three alerts): a dispatcher follows one incident, not each of its waves.
+INCIDENT_GAP_DAYS = 30
+
+
+def is_unknown_place(key: str) -> bool:
+    """Whether a series key names an unknown district (``district=未知`` ...)."""
+    district = parse_series_key(key).get("district")
+    return district is not None and district.strip().lower() in UNKNOWN_DISTRICTS
+
+
+def specificity(key: str) -> int:
+    """0 for ``total``, 1 for a category or a district, 2 for category × district."""
+    return len(parse_series_key(key))
 
 
 @dataclass
@@ -99,12 +135,17 @@ class Alert:
     incident_ids: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
+    # The other series (and incident alerts) the same complaints made fire, merged into this one.
+    related: list[str] = field(default_factory=list)
+    # The complaints behind the alert: its series' complaints on its days (store runs only).
+    complaint_ids: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, Any]:
         """The record :meth:`events.store.EventStore.upsert_alerts` takes."""
         rec = asdict(self)
-        rec.pop("days")
-        rec.pop("p_value")
+        # The store's alerts table has no columns for these (yet): they live in memory only.
+        for name in ("days", "p_value", "related", "complaint_ids"):
+            rec.pop(name)
         return rec
 
     def describe(self) -> str:
@@ -112,9 +153,12 @@ class Alert:
             self.first_seen if self.first_seen == self.last_seen else f"{self.first_seen}..{self.last_seen}"
         )
         kw = f" [{', '.join(self.keywords[:5])}]" if self.keywords else ""
+        also = f" (also {', '.join(self.related[:3])})" if self.related else ""
+        # Two decimals below one call: a rate of 0.04 a day must not read as "expected 0.0".
+        exp = f"{self.expected:.1f}" if self.expected >= 1 else f"{self.expected:.2f}"
         return (
             f"{self.score:6.1f}  {self.kind:<8} {self.series_key}  {span}: observed {self.observed:g} vs "
-            f"expected {self.expected:.1f} (upper {self.upper:.1f}), +{self.size:.0f} over {self.days} day(s){kw}"
+            f"expected {exp} (upper {self.upper:g}), +{self.size:.0f} over {self.days} day(s){kw}{also}"
         )
 
 
@@ -170,9 +214,34 @@ def burst_baseline(
     ref_mean = float(np.mean(core)) if len(core) else 0.0
     ref_var = float(np.var(core, ddof=1)) if len(core) > 1 else ref_mean
     phi = min(max((ref_var - ref_mean) / ref_mean**2, 0.0), 1.0) if ref_mean > 0 else 0.0
-    # A floor so that a series that was silent for four weeks is not infinitely surprised.
-    mean = max(mean, 1.0 / config.baseline_days)
+    # The trimmed mean of a sparse series is ~0 (trimming drops its few busy days), which made an
+    # ordinary day of 5 calls after days of 3, 2, 2 read as "5 vs 0.0 expected". The series' own
+    # level is a floor: its exponentially smoothed rate (half-life one week) and its long-run
+    # rate, both on the same kind of day. Only a series that never had a call falls to the last
+    # floor (one call per baseline window) so that it is not infinitely surprised.
+    # Same day type over the whole history, from the series' first call on (days before a
+    # series existed are not a quiet level).
+    nz = np.flatnonzero(history > 0)
+    since = history[nz[0] :] if len(nz) else history[:0]
+    since_off = offday_history[len(history) - len(since) :].astype(bool)
+    long_same = since[since_off] if target_offday else since[~since_off]
+    long_run = float(long_same.mean()) if len(long_same) >= 3 else float(since.mean()) if len(since) else 0.0
+    mean = max(mean, smoothed_rate(same), long_run, 1.0 / config.baseline_days)
     return mean, mean + phi * mean**2
+
+
+def smoothed_rate(values: np.ndarray, halflife: float = 7.0) -> float:
+    """Exponentially weighted mean daily count, newest day weighted most."""
+    if len(values) == 0:
+        return 0.0
+    w = 0.5 ** (np.arange(len(values))[::-1] / halflife)
+    return float(np.dot(w, values) / w.sum())
+
+
+def _long_run_rate(history: np.ndarray) -> float:
+    """Mean daily count from the series' first call on (0 for a series that never had one)."""
+    nz = np.flatnonzero(history > 0)
+    return float(history[nz[0] :].mean()) if len(nz) else 0.0
 
 
 def series_hits(
@@ -213,7 +282,12 @@ def series_hits(
                 else:
                     mean = float(row["mean"])
                     lo, hi = float(row[level_cols[0]]), float(row[level_cols[1]])
-                    if obs > hi and obs - mean >= config.min_excess:
+                    # A model that forecasts far below the series' own recent level (one fitted
+                    # on a feed that died forecasts 0 with an upper bound of 0) is not a
+                    # baseline: such a day goes to the burst test.
+                    own = max(smoothed_rate(y[max(0, i - config.baseline_days) : i]), _long_run_rate(y[:i]))
+                    degenerate = hi < 1 or mean < 0.5 * own
+                    if not degenerate and obs > hi and obs - mean >= config.min_excess:
                         z = stats.norm.ppf(1 - (1 - config.interval) / 2)
                         sd = max((hi - lo) / (2 * z), 1e-6)
                         p = _nb_sf(obs, mean, max(sd**2, mean))
@@ -246,8 +320,8 @@ def merge_hits(hits: list[Hit], config: AlertConfig, existing: list[Alert] | Non
         k = a.incident_ids[0] if a.kind == "incident" and a.incident_ids else a.series_key
         old.setdefault((_family(a.kind), k), []).append(a)
     alerts: list[Alert] = []
-    step = pd.Timedelta(days=config.gap_days + 1)
     for (family, key), run_hits in by_key.items():
+        step = _step(family, config)
         runs: list[list[Hit]] = [[run_hits[0]]]
         for h in run_hits[1:]:
             if h.date - runs[-1][-1].date <= step:
@@ -259,6 +333,12 @@ def merge_hits(hits: list[Hit], config: AlertConfig, existing: list[Alert] | Non
     return sorted(alerts, key=lambda a: (-a.score, a.series_key, a.first_seen))
 
 
+def _step(family: str, config: AlertConfig) -> pd.Timedelta:
+    """Longest distance between two days of one alert."""
+    days = max(config.gap_days, INCIDENT_GAP_DAYS) if family == "incident" else config.gap_days
+    return pd.Timedelta(days=days + 1)
+
+
 def _alert_from_run(
     family: str, key: str, run: list[Hit], config: AlertConfig, previous: list[Alert]
 ) -> Alert:
@@ -266,7 +346,7 @@ def _alert_from_run(
     size = float(sum(h.excess for h in run))
     first = f"{run[0].date:%Y-%m-%d}"
     last = f"{run[-1].date:%Y-%m-%d}"
-    step = pd.Timedelta(days=config.gap_days + 1)
+    step = _step(family, config)
     aid = alert_id(family, key, first)
     for a in previous:
         # An alert already stored for this series whose days touch this run: same surge.
@@ -311,12 +391,15 @@ def detect_alerts(
     days: int = 1,
     config: AlertConfig | None = None,
     existing: list[Alert] | None = None,
+    dedupe: bool = True,
 ) -> list[Alert]:
     """Series alerts (interval + burst) for the ``days`` days ending at ``date``, ranked by score.
 
     ``signals`` is a signals table (the contract) or an aggregated :class:`SeriesSet`; ``date``
     defaults to its last day. Runs of days merge into one alert (see the module doc); pass the
-    alerts already known as ``existing`` to continue them.
+    alerts already known as ``existing`` to continue them. Series of an unknown district never
+    alert; with ``dedupe`` a surge seen on nested series (a category × district and its category
+    or district) is one alert (:func:`dedupe_alerts` without complaints).
     """
     config = config or AlertConfig()
     if days < 1:
@@ -338,9 +421,93 @@ def detect_alerts(
             f"{series.dates[-1]:%Y-%m-%d}); pick a day inside them or refresh them with `hotline signals`"
         )
     dates = pd.date_range(end - pd.Timedelta(days=days - 1), end, freq="D")
-    keys = [k for k in series.keys if _level_of(k) in config.levels]
+    keys = [k for k in series.keys if _level_of(k) in config.levels and not is_unknown_place(k)]
     hits = series_hits(series, dates, config, keys=keys, forecaster=forecaster)
-    return merge_hits(hits, config, existing)
+    alerts = merge_hits(hits, config, existing)
+    return dedupe_alerts(alerts, config) if dedupe else alerts
+
+
+def _days_touch(a: Alert, b: Alert, config: AlertConfig) -> bool:
+    step = pd.Timedelta(days=config.gap_days + 1)
+    return (
+        pd.Timestamp(a.first_seen) - step <= pd.Timestamp(b.last_seen)
+        and pd.Timestamp(b.first_seen) <= pd.Timestamp(a.last_seen) + step
+    )
+
+
+def _nested(child: str, parent: str) -> bool:
+    """``parent``'s fields are a subset of ``child``'s (``category=A`` holds ``category=A|district=B``)."""
+    c, p = parse_series_key(child), parse_series_key(parent)
+    return all(c.get(k) == v for k, v in p.items())
+
+
+def _same_incident(a: Alert, b: Alert, members: dict[int, set[str]] | None, ia: int, ib: int) -> bool:
+    if members is not None and members.get(ia) and members.get(ib):
+        shared = len(members[ia] & members[ib])
+        return shared >= SAME_INCIDENT_SHARE * min(len(members[ia]), len(members[ib]))
+    if a.incident_ids and set(a.incident_ids) & set(b.incident_ids):
+        return True
+    # Without complaints: the surge of a series also shows on the series that contain it; it is
+    # the same surge when the more specific one carries at least half of the other's excess.
+    if a.series_key == b.series_key:
+        return a.kind == "incident" or b.kind == "incident"
+    if _nested(a.series_key, b.series_key):
+        return a.size >= SAME_INCIDENT_SHARE * b.size
+    if _nested(b.series_key, a.series_key):
+        return b.size >= SAME_INCIDENT_SHARE * a.size
+    return False
+
+
+def dedupe_alerts(
+    alerts: list[Alert], config: AlertConfig, members: dict[int, set[str]] | None = None
+) -> list[Alert]:
+    """One alert per incident: alerts on touching days that come from the same complaints merge.
+
+    ``members`` maps an alert's position in ``alerts`` to its complaint ids (from the store):
+    two alerts are the same incident when they share at least ``SAME_INCIDENT_SHARE`` of the
+    smaller one's complaints (or an incident). Without complaints, nested series whose excess is
+    mostly the specific one's are merged. The group keeps its highest-scoring alert (the most
+    specific on a tie) and lists the others in ``related``; incident ids are pooled.
+    """
+    parent = list(range(len(alerts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(alerts):
+        for j in range(i + 1, len(alerts)):
+            b = alerts[j]
+            if _days_touch(a, b, config) and _same_incident(a, b, members, i, j):
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(alerts)):
+        groups.setdefault(find(i), []).append(i)
+    out = []
+    for idx in groups.values():
+        group = [alerts[i] for i in idx]
+        best_i = max(
+            idx,
+            key=lambda i: (alerts[i].score, specificity(alerts[i].series_key), alerts[i].kind != "incident"),
+        )
+        best = alerts[best_i]
+        for a in group:
+            if a is best:
+                continue
+            label = (
+                f"incident {a.incident_ids[0]}" if a.kind == "incident" and a.incident_ids else a.series_key
+            )
+            if label != best.series_key and label not in best.related:
+                best.related.append(label)
+            for iid in a.incident_ids:
+                if iid not in best.incident_ids:
+                    best.incident_ids.append(iid)
+        if members is not None:
+            best.complaint_ids = sorted(members.get(best_i, set()))
+        out.append(best)
+    return sorted(out, key=lambda a: (-a.score, a.series_key, a.first_seen))
 
 
 def _level_of(key: str) -> str:
@@ -413,6 +580,9 @@ def incident_hits(store: Any, dates: pd.DatetimeIndex, config: AlertConfig) -> l
             lo, hi = _nb_interval(expected, expected, config.interval)
             cat = str(info.at[iid, "category"]) if iid in info.index else ""
             dist = str(info.at[iid, "district"]) if iid in info.index else ""
+            # An incident without a known place is a category surge, never a "未知" district one.
+            if dist.strip().lower() in UNKNOWN_DISTRICTS:
+                dist = ""
             skey = series_key(cat or None, dist or None)
             today = int((days == day).sum())
             hits.append(
@@ -525,25 +695,179 @@ def _examples_from_complaints(store: Any, a: Alert, start: pd.Timestamp, end: pd
     return [_example(t, x) for t, x in zip(frame.loc[keep, "title"], frame.loc[keep, "text"], strict=True)]
 
 
-def _uncovered(incident_alerts: list[Alert], series_alerts: list[Alert], config: AlertConfig) -> list[Alert]:
-    """Incident alerts not already explained by a series alert on the same series and days.
+def complaint_frame(
+    store: Any, since: pd.Timestamp | None = None, until: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """One row per complaint: ``id``, ``time``, ``category``, ``district`` (as the signals count
+    it: ``未分类`` / ``未知`` when unknown), ``incident_id``, ``title`` and ``text`` (masked).
 
-    A burst of one incident is usually also a surge of its category × district series; the
-    series alert lists the incident (see :func:`enrich_alerts`), so a second alert would only
-    repeat it.
+    Empty when the store cannot say which series a complaint counts in.
     """
-    step = pd.Timedelta(days=config.gap_days + 1)
-    out = []
-    for ia in incident_alerts:
-        covered = any(
-            sa.series_key == ia.series_key
-            and pd.Timestamp(sa.first_seen) - step <= pd.Timestamp(ia.last_seen)
-            and pd.Timestamp(ia.first_seen) <= pd.Timestamp(sa.last_seen) + step
-            for sa in series_alerts
+    cols = ["id", "time", "category", "district", "incident_id", "title", "text"]
+    if not hasattr(store, "signal_source") or not hasattr(store, "read_complaints"):
+        return pd.DataFrame(columns=cols)
+    from events.signals import UNKNOWN_CATEGORY, signal_source_frame
+    from events.store import UNKNOWN_DISTRICT
+
+    src = signal_source_frame(store)
+    if src.empty:
+        return pd.DataFrame(columns=cols)
+    src = src.assign(time=pd.to_datetime(src["time"], errors="coerce")).dropna(subset=["time"])
+    if since is not None:
+        src = src[src["time"] >= since]
+    if until is not None:
+        src = src[src["time"] <= until]
+    src = src.drop_duplicates("id")
+    # The same normalisation as the signals (events.signals.build_signals), so that a
+    # complaint lands in the series that counted it.
+    src["category"] = src["category"].fillna("").astype(str).str.strip().replace("", UNKNOWN_CATEGORY)
+    src["district"] = src["district"].fillna("").astype(str).replace("", UNKNOWN_DISTRICT)
+    texts = store.read_complaints(
+        since=None if since is None else since.to_pydatetime(),
+        until=None if until is None else until.to_pydatetime(),
+    )
+    texts = texts[["id", "title", "text"]] if len(texts) else pd.DataFrame(columns=["id", "title", "text"])
+    return src.merge(texts, on="id", how="left")[cols].reset_index(drop=True)
+
+
+def alert_members(complaints: pd.DataFrame, a: Alert, config: AlertConfig) -> pd.DataFrame:
+    """The complaints behind an alert: its series' complaints on its days (an incident alert:
+    the incident's complaints in its growth window)."""
+    if complaints.empty:
+        return complaints
+    end = pd.Timestamp(a.last_seen) + pd.Timedelta(days=1)
+    start = pd.Timestamp(a.first_seen)
+    if a.kind == "incident":
+        start -= pd.Timedelta(days=config.incident_window_days - 1)
+        keep = complaints["incident_id"].isin(a.incident_ids[:1])
+    else:
+        parts = parse_series_key(a.series_key)
+        keep = pd.Series(True, index=complaints.index)
+        for name, value in parts.items():
+            keep &= complaints[name] == value
+    keep &= (complaints["time"] >= start) & (complaints["time"] < end)
+    return complaints[keep]
+
+
+def keyword_model(complaints: pd.DataFrame) -> Any:
+    """Document frequencies over all complaints, so that a surge's keywords are what sets its
+    complaints apart (not words every complaint uses)."""
+    from nlp.segment import TfidfKeywords
+
+    return TfidfKeywords().fit(
+        _doc(t, x) for t, x in zip(complaints["title"], complaints["text"], strict=True)
+    )
+
+
+def _doc(title: Any, text: Any) -> str:
+    title = "" if title is None or (isinstance(title, float) and math.isnan(title)) else str(title)
+    text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
+    return f"{title}\n{text}".strip()
+
+
+def describe_members(
+    members: pd.DataFrame, model: Any, config: AlertConfig
+) -> tuple[list[str], list[str], list[str]]:
+    """Examples, keywords and incident ids of an alert, all from the same complaints.
+
+    Keywords are the members' top TF-IDF terms that at least two of them use (one complaint's
+    words do not describe a surge); examples are the members that carry most of those keywords,
+    the biggest incident's first; finally only keywords found in the examples are kept, so a
+    reader sees each keyword in an example.
+    """
+    from nlp.pii import mask_pii
+
+    if members.empty:
+        return [], [], []
+    docs = [_doc(t, x) for t, x in zip(members["title"], members["text"], strict=True)]
+    inc = members["incident_id"].where(members["incident_id"].notna(), None)
+    sizes = Counter(i for i in inc if isinstance(i, str) and i)
+    incident_ids = [i for i, _ in sizes.most_common(config.max_incidents)]
+    candidates = [w for w, _ in model.top_terms(docs, config.keywords * 4)]
+    min_docs = 2 if len(docs) >= 2 else 1
+    candidates = [w for w in candidates if sum(w in d for d in docs) >= min_docs] or candidates
+    order = sorted(
+        range(len(docs)),
+        key=lambda k: (
+            -sum(w in docs[k] for w in candidates[: config.keywords]),
+            -sizes.get(inc.iloc[k], 0) if isinstance(inc.iloc[k], str) else 0,
+            str(members["id"].iloc[k]),
+        ),
+    )
+    chosen: list[int] = []
+    seen: set[str] = set()
+    for k in order:
+        ex = _example(members["title"].iloc[k], members["text"].iloc[k])
+        if ex in seen:
+            continue
+        seen.add(ex)
+        chosen.append(k)
+        if len(chosen) >= config.examples:
+            break
+    keywords = [w for w in candidates if any(w in docs[k] for k in chosen)][: config.keywords]
+    examples = [mask_pii(_example(members["title"].iloc[k], members["text"].iloc[k])) for k in chosen]
+    return examples, keywords, incident_ids
+
+
+def scan_alerts(
+    store: Any,
+    forecaster: Any = None,
+    *,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    config: AlertConfig | None = None,
+    existing: list[Alert] | None = None,
+) -> list[Alert]:
+    """Every alert of the days ``start..end`` on the store's signals and incidents, merged per
+    incident and described by their own complaints (nothing written). Each day is judged on the
+    data up to that day: the baselines and forecasts read only earlier days."""
+    config = config or AlertConfig()
+    signals = store.read_signals()
+    if signals is None or len(signals) == 0:
+        from forecasting.errors import SignalsError
+
+        raise SignalsError(
+            "the event store has no daily signals yet; load complaints with `hotline events INPUT --store URL`"
         )
-        if not covered:
-            out.append(ia)
-    return out
+    clean = validate_signals(signals, source=str(getattr(store, "url", "store")))
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    days = int((end - start).days) + 1
+    alerts = detect_alerts(
+        clean, forecaster, date=end, days=days, config=config, existing=existing, dedupe=False
+    )
+    dates = pd.date_range(start, end, freq="D")
+    has_incidents = hasattr(store, "read_incidents") and hasattr(store, "incident_members_detail")
+    if has_incidents:
+        alerts += merge_hits(incident_hits(store, dates, config), config, existing)
+    complaints = complaint_frame(
+        store, start - pd.Timedelta(days=config.baseline_days), end + pd.Timedelta(days=1)
+    )
+    if complaints.empty:
+        # A store that cannot place complaints in series: merge by series nesting, enrich the
+        # old way (incidents of the series).
+        alerts = dedupe_alerts(alerts, config)
+        return enrich_alerts(store, alerts, config) if has_incidents else alerts
+    found = {i: alert_members(complaints, a, config) for i, a in enumerate(alerts)}
+    alerts = dedupe_alerts(alerts, config, {i: set(m["id"]) for i, m in found.items()})
+    model = keyword_model(complaints)
+    for a in alerts:
+        members = complaints[complaints["id"].isin(a.complaint_ids)]
+        a.examples, a.keywords, incident_ids = describe_members(members, model, config)
+        a.incident_ids = list(dict.fromkeys([*incident_ids, *a.incident_ids]))[: config.max_incidents]
+    return alerts
+
+
+def backtest_alerts(
+    store: Any,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    *,
+    forecaster: Any = None,
+    config: AlertConfig | None = None,
+) -> list[Alert]:
+    """The alerts a daily job would have raised on each day of ``start..end`` (nothing stored),
+    ranked by score: what ``bench/alerts_eval.py`` reads to measure alert precision."""
+    return scan_alerts(store, forecaster, start=start, end=end, config=config, existing=[])
 
 
 def run_alerts(
@@ -563,6 +887,8 @@ def run_alerts(
     best ones (all are written).
     """
     config = config or AlertConfig()
+    if days < 1:
+        raise ValueError(f"days must be >= 1, got {days}")
     signals = store.read_signals()
     if signals is None or len(signals) == 0:
         from forecasting.errors import SignalsError
@@ -570,24 +896,22 @@ def run_alerts(
         raise SignalsError(
             "the event store has no daily signals yet; load complaints with `hotline events INPUT --store URL`"
         )
-    clean = validate_signals(signals, source=str(getattr(store, "url", "store")))
-    end = pd.Timestamp(date).normalize() if date is not None else clean["date"].max()
+    end = pd.Timestamp(date).normalize() if date is not None else pd.Timestamp(signals["date"].max())
     lookback = pd.Timedelta(days=days + config.gap_days + 1)
-    stored = store.read_alerts(since=f"{end - lookback - pd.Timedelta(days=60):%Y-%m-%d}", limit=None)
-    existing = [a for a in _as_alerts(stored) if a.last_seen and pd.Timestamp(a.last_seen) >= end - lookback]
+    stored = store.read_alerts(since=f"{end - lookback - pd.Timedelta(days=90):%Y-%m-%d}", limit=None)
+    # Incident alerts stay open longer: a wave of the same incident continues its alert.
+    incident_lookback = pd.Timedelta(days=days + max(config.gap_days, INCIDENT_GAP_DAYS) + 1)
+    existing = [
+        a
+        for a in _as_alerts(stored)
+        if a.last_seen
+        and pd.Timestamp(a.last_seen) >= end - (incident_lookback if a.kind == "incident" else lookback)
+    ]
     # Re-scan open alerts from their first day so that their size is recomputed, not re-added.
     start = end - pd.Timedelta(days=days - 1)
     if existing:
         start = min(start, min(pd.Timestamp(a.first_seen) for a in existing))
-    scan_days = int((end - start).days) + 1
-    alerts = detect_alerts(clean, forecaster, date=end, days=scan_days, config=config, existing=existing)
-    dates = pd.date_range(start, end, freq="D")
-    if hasattr(store, "read_incidents") and hasattr(store, "incident_members_detail"):
-        alerts += _uncovered(
-            merge_hits(incident_hits(store, dates, config), config, existing), alerts, config
-        )
-    alerts = enrich_alerts(store, alerts, config) if hasattr(store, "read_incidents") else alerts
-    alerts.sort(key=lambda a: (-a.score, a.series_key, a.first_seen))
+    alerts = scan_alerts(store, forecaster, start=start, end=end, config=config, existing=existing)
     if write and alerts:
         store.upsert_alerts([a.to_record() for a in alerts])
         logger.info("%d alert(s) written to the event store", len(alerts))

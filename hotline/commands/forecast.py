@@ -205,6 +205,14 @@ def alerts(
         bool, typer.Option("--write/--dry-run", help="Store the alerts (default) or only print.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    levels: Annotated[
+        str | None,
+        typer.Option(
+            "--levels",
+            help="Series levels to watch, comma separated: category, district, category_district "
+            "(default: category_district). A surge seen on several is one alert.",
+        ),
+    ] = None,
 ) -> None:
     """Detect surges (forecast interval, burst test, growing incidents), store and print them ranked."""
     import pandas as pd
@@ -218,11 +226,11 @@ def alerts(
     from forecasting.asof import resolve_as_of
 
     fc = Forecaster.load(model) if model is not None else None
+    chosen = tuple(x.strip() for x in levels.split(",") if x.strip()) if levels else None
+    config = AlertConfig(interval=interval, levels=chosen) if chosen else AlertConfig(interval=interval)
     with _open_store(store) as st:
         ts, how = resolve_as_of(date, st)
-        found = run_alerts(
-            st, fc, date=ts.normalize(), days=days, config=AlertConfig(interval=interval), write=write
-        )
+        found = run_alerts(st, fc, date=ts.normalize(), days=days, config=config, write=write)
     if not as_json:
         first = ts.normalize() - pd.Timedelta(days=days - 1)
         typer.echo(f"as of {ts:%Y-%m-%d %H:%M} ({how}); days scanned {first:%Y-%m-%d}..{ts:%Y-%m-%d}")

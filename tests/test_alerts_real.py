@@ -1,0 +1,224 @@
+"""Alerts worth reading (issue 13 item 5): a series with history never expects 0, one incident
+raises one alert, unknown places are not a district, examples and keywords share complaints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.alerts import (
+    Hit,
+    _nb_interval,
+    burst_baseline,
+    detect_alerts,
+    merge_hits,
+    run_alerts,
+)
+from forecasting.config import AlertConfig
+from tests.test_forecast_common import make_signals
+
+START = pd.Timestamp("2025-03-03")
+WORDS = ["路灯", "噪音", "垃圾", "停车", "物业", "绿化", "电梯", "漏水", "供暖", "占道", "公交", "学位"]
+CELLS = (("供水", "江北区"), ("供水", "渝中区"), ("交通", "江北区"), ("交通", "渝中区"), ("交通", "未知"))
+SURGE_DAYS = (90, 91, 92)
+UNKNOWN_DAY = 95
+
+
+def test_sparse_series_with_history_gets_its_own_level_not_zero() -> None:
+    # The real case: an ordinary day of 5 calls after days of 3, 2, 2 read as "5 vs 0.0
+    # expected (upper 0.0)": trimming dropped the few busy days of a sparse series.
+    config = AlertConfig()
+    hist = np.zeros(42)
+    hist[[4, 13, 22, 31]] = 1
+    hist[-3:] = [3, 2, 2]
+    offday = np.zeros(42, dtype=bool)  # every day a working day: one day type
+    mean, var = burst_baseline(hist, offday, False, config)
+    _, hi = _nb_interval(mean, var, config.interval)
+    assert mean >= 0.5 and hi >= 2
+    # and a series that only ever had a call now and then expects its long-run rate, not 1/28
+    rare = np.zeros(42)
+    rare[::6] = 1
+    mean, var = burst_baseline(rare, offday, False, config)
+    assert mean >= 0.9 * rare.mean() and _nb_interval(mean, var, config.interval)[1] >= 1
+
+
+def test_unknown_district_series_never_alerts_but_its_category_may() -> None:
+    # two categories: with one, the category series is the total and is not built
+    sig = make_signals(60, cells=(("交通", "未知", 3.0), ("交通", "渝中区", 3.0), ("供水", "渝中区", 3.0)))
+    last = sorted(sig["date"].unique())[-1]
+    sig.loc[(sig["date"] == last) & (sig["district"] == "未知"), "calls"] += 20
+    config = AlertConfig(levels=("category", "category_district"))
+    alerts = detect_alerts(sig, date=last, days=1, config=config)
+    assert alerts, "the category series carries the surge"
+    assert all("未知" not in a.series_key and all("未知" not in r for r in a.related) for a in alerts)
+    assert [a.series_key for a in alerts] == ["category=交通"]
+
+
+def test_nested_series_surge_without_a_store_is_one_alert() -> None:
+    sig = make_signals(60, cells=(("供水", "江北区", 3.0), ("交通", "江北区", 3.0), ("供水", "渝中区", 3.0)))
+    last = sorted(sig["date"].unique())[-1]
+    sig.loc[(sig["date"] == last) & (sig["category"] == "供水") & (sig["district"] == "江北区"), "calls"] += (
+        20
+    )
+    config = AlertConfig(levels=("category", "district", "category_district"))
+    alerts = detect_alerts(sig, date=last, days=1, config=config)
+    assert len(alerts) == 1
+    assert {alerts[0].series_key, *alerts[0].related} == {
+        "category=供水|district=江北区",
+        "category=供水",
+        "district=江北区",
+    }
+
+
+def test_incident_waves_within_a_month_are_one_alert() -> None:
+    config = AlertConfig()
+    hits = [
+        Hit(
+            START + pd.Timedelta(days=d), "INC-1", "category=环保|district=A2区", "incident", 7, 1, 0, 3, 1e-4
+        )
+        for d in (0, 1, 9, 10, 26)
+    ]
+    alerts = merge_hits(hits, config)
+    assert len(alerts) == 1 and alerts[0].days == 5
+
+
+class ComplaintStore:
+    """The read side of events.store.EventStore the alert job uses, over a complaint table."""
+
+    def __init__(self, complaints: pd.DataFrame) -> None:
+        self.c = complaints
+        self.alerts: dict[str, dict] = {}
+
+    def read_signals(self, start=None, end=None) -> pd.DataFrame:
+        from events.signals import build_signals
+
+        return build_signals(self.c.assign(district=self.c["district"].replace("未知", "")))
+
+    def signal_source(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "id": self.c["id"],
+                "time": self.c["time"],
+                "label": self.c["category"],
+                "raw_district": "",
+                "category": self.c["category"],
+                "district": self.c["district"].replace("未知", ""),
+                "incident_id": self.c["incident_id"],
+            }
+        )
+
+    def read_predictions(self, ids=None) -> pd.DataFrame:
+        return pd.DataFrame(columns=["complaint_id", "label"])
+
+    def read_complaints(self, ids=None, *, since=None, until=None) -> pd.DataFrame:
+        c = self.c
+        if since is not None:
+            c = c[c["time"] >= pd.Timestamp(since)]
+        if until is not None:
+            c = c[c["time"] <= pd.Timestamp(until)]
+        return c[["id", "time", "title", "text"]]
+
+    def read_incidents(self, *, since=None, until=None, min_complaints=1, ids=None, **_) -> pd.DataFrame:
+        g = self.c.groupby("incident_id").agg(
+            category=("category", "first"), district=("district", "first"), n=("id", "size")
+        )
+        g = g[g["n"] >= min_complaints].reset_index()
+        return g[g["incident_id"].isin(ids)] if ids is not None else g
+
+    def incident_members_detail(self, incident_ids) -> pd.DataFrame:
+        m = self.c[self.c["incident_id"].isin(incident_ids)]
+        return m.assign(similarity=1.0)[["incident_id", "id", "similarity", "time", "title", "text"]]
+
+    def read_alerts(self, since=None, limit=100) -> pd.DataFrame:
+        return pd.DataFrame(list(self.alerts.values()))
+
+    def upsert_alerts(self, records) -> int:
+        self.alerts.update({r["alert_id"]: dict(r) for r in records})
+        return len(records)
+
+
+def _complaints(seed: int = 0) -> pd.DataFrame:
+    """100 days of unrelated complaints (each its own incident), one incident of 24 complaints
+    in 供水 × 江北区 on SURGE_DAYS, and a pile of unrelated 交通 complaints without a place."""
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def add(day: int, cat: str, dist: str, title: str, text: str, incident: str | None = None) -> None:
+        n = len(rows)
+        rows.append(
+            {
+                "id": f"c{n:05d}",
+                "time": START + pd.Timedelta(days=day, hours=9 + n % 8),
+                "category": cat,
+                "district": dist,
+                "incident_id": incident or f"single-{n}",
+                "title": title,
+                "text": text,
+            }
+        )
+
+    for day in range(100):
+        for cat, dist in CELLS:
+            for _ in range(rng.poisson(1.5)):
+                a, b = rng.choice(WORDS, 2, replace=False)
+                add(day, cat, dist, f"反映{a}问题", f"小区{a}和{b}的问题一直没有解决")
+    for day in SURGE_DAYS:
+        for k in range(8):
+            add(
+                day,
+                "供水",
+                "江北区",
+                "丽发新城停水",
+                f"丽发新城小区停水第{k + 1}天，搅拌站施工挖断水管",
+                "INC-LF",
+            )
+    for _ in range(14):
+        a, b = rng.choice(WORDS, 2, replace=False)
+        add(UNKNOWN_DAY, "交通", "未知", f"咨询{a}", f"{a}{b}怎么办理")
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def store_alerts() -> tuple[ComplaintStore, list]:
+    pytest.importorskip("jieba")
+    store = ComplaintStore(_complaints())
+    config = AlertConfig(levels=("category", "district", "category_district"))
+    end = START + pd.Timedelta(days=99)
+    return store, run_alerts(store, date=end, days=15, config=config, write=False)
+
+
+def test_an_incident_over_three_series_keys_is_one_alert(store_alerts) -> None:
+    store, alerts = store_alerts
+    incident = set(store.c.loc[store.c["incident_id"] == "INC-LF", "id"])
+    hit = [a for a in alerts if incident & set(a.complaint_ids)]
+    assert len(hit) == 1, [a.describe() for a in hit]
+    a = hit[0]
+    keys = {a.series_key, *a.related}
+    assert {"category=供水|district=江北区", "category=供水", "district=江北区"} <= keys | {"incident INC-LF"}
+    assert len(keys) >= 3 and "INC-LF" in a.incident_ids
+
+
+def test_no_alert_on_an_unknown_district(store_alerts) -> None:
+    _, alerts = store_alerts
+    assert alerts
+    assert all("未知" not in a.series_key and all("未知" not in r for r in a.related) for a in alerts)
+
+
+def test_examples_and_keywords_come_from_the_same_complaints(store_alerts) -> None:
+    store, alerts = store_alerts
+    by_id = store.c.set_index("id")
+    for a in alerts:
+        members = by_id.loc[a.complaint_ids]
+        docs = [f"{t}\n{x}" for t, x in zip(members["title"], members["text"], strict=True)]
+        shown = [d for d in docs if any(ex.startswith(d.split("\n")[0]) for ex in a.examples)]
+        assert a.examples and len(shown) >= 1
+        for ex in a.examples:  # every example is one of the alert's own complaints
+            assert any(ex.startswith(str(t)) for t in members["title"]), ex
+        for kw in a.keywords:  # every keyword is in a shown example's complaint
+            assert any(kw in d for d in shown), (kw, a.series_key)
+        # the alert's complaints are its series' complaints on its days
+        start, end = pd.Timestamp(a.first_seen), pd.Timestamp(a.last_seen) + pd.Timedelta(days=1)
+        assert ((members["time"] >= start - pd.Timedelta(days=3)) & (members["time"] < end)).all()
+    surge = next(a for a in alerts if "INC-LF" in a.incident_ids)
+    assert {"丽发新城", "停水"} & set(surge.keywords) or any("停水" in k for k in surge.keywords)
