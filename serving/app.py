@@ -108,6 +108,9 @@ async def _startup(app: FastAPI) -> None:
     state = app.state
     settings: Settings = state.settings
     state.reload_lock = asyncio.Lock()
+    if not settings.api_keys:
+        # Open routes are fine on a developer's laptop, not on a shared intranet: say so loudly.
+        logger.warning("HOTLINE_API_KEYS is empty: every /v1 route is open to anyone who can reach this port")
     if settings.model_dir is not None:
         try:
             state.engine = await asyncio.to_thread(
