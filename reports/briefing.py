@@ -248,7 +248,8 @@ def _with_examples(store: Any, hot: list[dict[str, Any]], as_of: pd.Timestamp) -
         logger.warning("report: examples unavailable: %s", exc)
         return out
     comp = comp.assign(_t=pd.to_datetime(comp["time"], errors="coerce"))
-    comp = comp[comp["_t"].notna() & (comp["_t"] <= as_of)].set_index(comp["id"].astype(str))
+    comp = comp[comp["_t"].notna() & (comp["_t"] <= as_of)]
+    comp = comp.set_index(comp["id"].astype(str))
     for h in out:
         ids = members.loc[members["incident_id"].astype(str) == h["incident_id"], "complaint_id"].astype(str)
         rows = comp.loc[comp.index.intersection(ids)].sort_values("_t", ascending=False)
@@ -269,8 +270,9 @@ def _example(title: Any, text: Any) -> str:
 def _alert_changes(
     store: Any, forecaster: Any, start: pd.Timestamp, end: pd.Timestamp, top_alerts: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Alerts opened in the period (first seen in it) and closed in it (last seen in it, before
-    the as-of day: no longer flagged on the as-of day). Stored alerts are used; when none is
+    """Alerts opened in the period (first seen in it) and closed in it (its first day without
+    the alert is in the period: last seen from the day before the period to the day before
+    as-of). Stored alerts are used; when none is
     stored for these days they are detected now without writing, as the summary does. Opened
     alerts are listed in the summary's order (best score first), all of them, not its top."""
     if store is None:
@@ -289,7 +291,7 @@ def _alert_changes(
         logger.warning("report: alerts unavailable: %s", exc)
         return [dict(a) for a in top_alerts], []
     opened = [a for a in recs if start <= a["first_seen"] <= end]
-    closed = [a for a in recs if start <= a["last_seen"] < end]
+    closed = [a for a in recs if start - pd.Timedelta(days=1) <= a["last_seen"] < end]
     opened.sort(key=lambda a: -(a.get("score") or 0.0))
     closed.sort(key=lambda a: -(a.get("score") or 0.0))
     return opened, closed
@@ -317,7 +319,9 @@ def _alert_records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
                 "expected": float(r.get("expected") or 0.0),
                 "size": float(r.get("size") or 0.0),
                 "score": float(r.get("score") or 0.0),
-                "keywords": "、".join(str(k) for k in keywords) if isinstance(keywords, list) else str(keywords),
+                "keywords": "、".join(str(k) for k in keywords)
+                if isinstance(keywords, list)
+                else str(keywords),
                 "example": mask_pii(str(examples[0]))[:EXAMPLE_CHARS]
                 if isinstance(examples, list) and examples
                 else "",

@@ -146,7 +146,18 @@ def tables(b: Briefing) -> dict[str, pd.DataFrame]:
             }
             for x in s.at_risk
         ],
-        columns=["id", "title", "category", "district", "time", "elapsed", "unit", "deadline", "p", "overdue"],
+        columns=[
+            "id",
+            "title",
+            "category",
+            "district",
+            "time",
+            "elapsed",
+            "unit",
+            "deadline",
+            "p",
+            "overdue",
+        ],
     )
     out["at_risk"] = risk.rename(columns={k: r[k] for k in risk.columns})
 
@@ -255,7 +266,9 @@ def render_html(b: Briefing) -> str:
         b=b,
         tables=tables(b),
         period=L["period"][b.period],
-        review_summary=L["review"]["summary"].format(**{"n_review": 0, "n_predicted": 0, "n_complaints": 0, **b.review}),
+        review_summary=L["review"]["summary"].format(
+            **{"n_review": 0, "n_predicted": 0, "n_complaints": 0, **b.review}
+        ),
         volume_png=_png(_volume_figure(b)),
         category_png=_png(_category_figure(b)) if len(b.by_category) else "",
     )
@@ -298,7 +311,9 @@ def _volume_figure(b: Briefing) -> Any:
     ax.plot(dates, v["calls"], marker="o", ms=3, color="#1f4e79", label=L["calls"])
     if "expected" in v and v["expected"].notna().any():
         ax.plot(dates, v["expected"], ls="--", color="#c0504d", label=L["expected"])
-        ax.fill_between(dates, v["lower"], v["upper"], color="#c0504d", alpha=0.15, label=f"{L['lower']}–{L['upper']}")
+        ax.fill_between(
+            dates, v["lower"], v["upper"], color="#c0504d", alpha=0.15, label=f"{L['lower']}–{L['upper']}"
+        )
     ax.set_title(L["chart"])
     ax.set_ylabel(L["y"])
     ax.grid(alpha=0.3)

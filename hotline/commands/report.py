@@ -25,7 +25,9 @@ def report(
     ] = None,
     cases: Annotated[
         Path | None,
-        typer.Option("--cases", help="Open cases to score for reply risk (default: the store's recent complaints)."),
+        typer.Option(
+            "--cases", help="Open cases to score for reply risk (default: the store's recent complaints)."
+        ),
     ] = None,
     top: Annotated[int, typer.Option("--top", "-n", help="Rows per section.")] = 10,
 ) -> None:
