@@ -219,3 +219,29 @@ def test_table_writer_xlsx_keeps_numbers_and_dates_typed(tmp_path) -> None:
     assert ws["B3"].value == 10 and ws["B3"].data_type == "n" and ws["C2"].value == 0.5
     assert ws["D2"].is_date and ws["D2"].value == datetime.datetime(2025, 6, 1, 10, 0)
     assert ws["E2"].value == "'=1+1" and ws["E2"].data_type == "s"
+
+
+@pytest.mark.slow
+def test_report_on_a_store_built_from_the_samples(samples_dir, tmp_path) -> None:
+    """The bundled sample log through `hotline events`, then the weekly report around the burst."""
+    db = tmp_path / "events.db"
+    result = runner.invoke(app, ["events", str(samples_dir / "complaints.csv"), "--store", str(db)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    with EventStore(db) as st:
+        b = build_briefing(st, None, None, as_of="2026-07-16", period="week", top=5)
+        s = decision_summary(st, None, None, as_of="2026-07-16", window_days=7, top=5)
+        sig = st.read_signals()
+    assert b.calls == _calls(sig, "2026-07-10", "2026-07-16") > 0
+    assert [(h["incident_id"], h["n_recent"]) for h in b.hot] == [
+        (h["incident_id"], h["n_recent"]) for h in s.hot
+    ]
+    assert b.hot and b.hot[0]["category"] == "供水供电燃气"
+    assert [x["series_key"] for x in b.alerts_opened][: len(s.alerts)] == [x["series_key"] for x in s.alerts]
+    phone = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+    html = write_briefing(b, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert not phone.search(html)
+    wb = load_workbook(write_briefing(b, tmp_path / "r.xlsx"))
+    assert wb.sheetnames == SHEETS
+    for ws in wb:
+        for row in ws.iter_rows(values_only=True):
+            assert not any(isinstance(v, str) and phone.search(v) for v in row)
