@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "hotline.commands.serve",
     "hotline.commands.events",
     "hotline.commands.forecast",
+    "hotline.commands.report",
     "hotline.commands.demo",
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime
 import io
 import json
 import logging
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from nlp.errors import ColumnNotFoundError, InputFileError
@@ -911,6 +913,10 @@ def count_rows(path: str | os.PathLike[str], encoding: str | None = None) -> int
 # -- writing ---------------------------------------------------------------------------------------
 
 
+# Sheet name of single-table XLSX outputs (Excel's default "Sheet" says nothing).
+XLSX_SHEET = "数据"
+
+
 class TableWriter:
     """Appends DataFrame chunks to a CSV, TSV, JSONL, XLSX or Parquet file.
 
@@ -923,7 +929,8 @@ class TableWriter:
     CSV, TSV or XLSX output that starts with ``= + - @``, a tab or a carriage return gets a
     leading single quote (OWASP guidance), so Excel shows it as text instead of running it.
     Turn it off only for machine consumers. XLSX string cells are always written as strings,
-    never as formulas. CSV rows end with CRLF, which also makes the csv module quote any field
+    never as formulas; numbers stay numbers and timestamps are written as dates
+    (:func:`xlsx_value`), in a sheet named ``sheet_name``. CSV rows end with CRLF, which also makes the csv module quote any field
     holding a bare CR (with LF endings such a field is written unquoted and reads back as two
     records).
     """
@@ -938,8 +945,10 @@ class TableWriter:
         encoding: str = "utf-8-sig",
         append: bool = False,
         formula_guard: bool = True,
+        sheet_name: str = XLSX_SHEET,
     ) -> None:
         self.path = Path(path)
+        self.sheet_name = sheet_name
         self.format: Format = fmt or detect_format(self.path)
         self.encoding = encoding
         self.formula_guard = formula_guard
@@ -1021,7 +1030,7 @@ class TableWriter:
             from openpyxl import Workbook
 
             self._wb = Workbook(write_only=True)
-            self._ws = self._wb.create_sheet()
+            self._ws = self._wb.create_sheet(title=self.sheet_name)
             header = [neutralize_formula(c) for c in self._columns] if self.formula_guard else self._columns
             self._ws.append([self._xlsx_cell(c) for c in header])
         if self.rows + len(frame) > self.XLSX_MAX_ROWS:
@@ -1033,7 +1042,7 @@ class TableWriter:
             self._ws.append([self._xlsx_cell(v) for v in rec])
 
     def _xlsx_cell(self, value: Any) -> Any:
-        value = _xlsx_cell(value)
+        value = xlsx_value(value)
         if isinstance(value, str) and value.startswith("="):
             # openpyxl stores any string starting with "=" as a formula; force a string cell.
             from openpyxl.cell import WriteOnlyCell
@@ -1080,10 +1089,30 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _xlsx_cell(value: Any) -> Any:
+def xlsx_value(value: Any, *, formula_guard: bool = False) -> Any:
+    """A cell value that openpyxl stores with its type: numbers as numbers, timestamps as dates
+    (Excel date serials, not ISO text), booleans, text; NaN/NaT/None as an empty cell; lists and
+    dicts as JSON text. With ``formula_guard`` strings are neutralised (:func:`neutralize_formula`).
+    """
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, (pd.Timestamp, datetime.datetime)):
+        if pd.isna(value):
+            return None
+        ts = pd.Timestamp(value)
+        # Excel has no time zones: keep the wall-clock time.
+        return (ts.tz_localize(None) if ts.tzinfo is not None else ts).to_pydatetime()
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, np.datetime64):
+        return xlsx_value(pd.Timestamp(value))
     value = _jsonable(value)
+    if isinstance(value, float) and math.isinf(value):
+        return None
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
+        value = json.dumps(value, ensure_ascii=False)
+    if formula_guard and isinstance(value, str):
+        value = neutralize_formula(value)
     return value
 
 
