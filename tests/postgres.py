@@ -85,7 +85,9 @@ class PostgresServer:
             try:
                 shutil.chown(self.root, "postgres", "postgres")
             except (LookupError, PermissionError) as exc:
-                raise PostgresUnavailable(f"running as root and there is no usable postgres user: {exc}")
+                raise PostgresUnavailable(
+                    f"running as root and there is no usable postgres user: {exc}"
+                ) from exc
 
     def _run(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         cmd = [*self._as_user, str(self.bin_dir / args[0]), *args[1:]]
