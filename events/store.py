@@ -23,11 +23,16 @@ database, ``pg_advisory_lock`` on PostgreSQL) is held for a whole ``hotline even
 while a new store is created, so two runs on one store give what running them one after the
 other gives.
 
-The schema is versioned: table ``schema_version`` holds :data:`SCHEMA_VERSION`; opening a
-store written by an older or newer hotline raises :class:`StoreSchemaError` with what to do.
+The schema is made and changed by Alembic migrations (:mod:`events.migrations`), run when a
+store is opened for writing, under the writer lock: a new database is upgraded to the head
+revision, an older one upgraded, and one from before migrations (``schema_version`` 1, no
+``alembic_version``) stamped at the baseline first. A store at a revision this hotline does not
+know (a newer hotline migrated it) raises :class:`StoreSchemaError`. Table ``schema_version``
+stays at :data:`SCHEMA_VERSION` for hotlines from before migrations, which check only it.
 
-Tables (columns in :func:`_metadata`): ``complaints``, ``predictions``, ``complaint_events``,
-``incidents``, ``incident_members``, ``signals``, ``alerts``, ``schema_version``.
+Tables (columns in :func:`_metadata`, which the head revision must equal): ``complaints``,
+``predictions``, ``complaint_events``, ``incidents``, ``incident_members``, ``signals``,
+``alerts``, ``store_meta``, ``schema_version``, and Alembic's ``alembic_version``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ from nlp.pii import PLACEHOLDERS, mask_pii
 
 logger = logging.getLogger(__name__)
 
+# What table schema_version holds: the compatibility level checked by hotlines from before
+# migrations. Raise it only in a revision that such a hotline must refuse to open.
 SCHEMA_VERSION = 1
 BATCH_ROWS = 500
 

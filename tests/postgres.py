@@ -15,6 +15,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -128,12 +129,13 @@ class PostgresServer:
         raise RuntimeError(f"PostgreSQL did not start:\n{last}")
 
     def _start_watchdog(self) -> None:
-        # Stops the server once this process is gone (/proc works across users, kill -0 does
-        # not), and exits by itself once the server is stopped normally.
+        # Stops the server and removes its directory once this process is gone (/proc works
+        # across users, kill -0 does not); exits by itself once the server is stopped normally.
         pidfile = self.data / "postmaster.pid"
         script = (
             f'while [ -d /proc/{os.getpid()} ] && [ -f "{pidfile}" ]; do sleep 2; done; '
-            f'[ -f "{pidfile}" ] && "{self.bin_dir / "pg_ctl"}" -D "{self.data}" -m immediate stop'
+            f'[ -f "{pidfile}" ] && "{self.bin_dir / "pg_ctl"}" -D "{self.data}" -m immediate -w stop '
+            f'&& rm -rf "{self.root}"'
         )
         self._watchdog = subprocess.Popen(
             [*self._as_user, "sh", "-c", script],
@@ -148,8 +150,9 @@ class PostgresServer:
                 self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop", timeout=40)
         finally:
             if self._watchdog is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    self._watchdog.kill()
+                # Its own session: the group holds runuser and the shell it started.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self._watchdog.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._watchdog.wait(5)
             shutil.rmtree(self.root, ignore_errors=True)

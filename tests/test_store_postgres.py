@@ -262,7 +262,7 @@ def _thirds(tmp_path: Path) -> list[Path]:
     return paths
 
 
-@pytest.mark.slow  # three `hotline events` processes plus a sequential run: ~60 s on 2 busy cores
+@pytest.mark.slow  # three `hotline events` processes + a sequential run: ~1 min CPU, 3 min on 2 busy cores
 def test_concurrent_writers_lose_and_duplicate_nothing(postgres_url: str, tmp_path: Path) -> None:
     parts = _thirds(tmp_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
