@@ -56,11 +56,14 @@ def heads() -> frozenset[str]:
 
 def is_known(revision: str) -> bool:
     """Whether ``revision`` is one of this hotline's migrations (a store upgraded by a newer
-    hotline carries one that is not)."""
-    try:
-        return script_directory().get_revision(revision) is not None
-    except Exception:  # alembic raises several resolution errors for unknown ids
-        return False
+    hotline carries one that is not). Exact ids: alembic's own lookup accepts prefixes."""
+    return revision in revisions()
+
+
+@functools.lru_cache(maxsize=1)
+def revisions() -> frozenset[str]:
+    """Every revision id of this hotline's migrations."""
+    return frozenset(s.revision for s in script_directory().walk_revisions())
 
 
 def baseline_module() -> Any:
