@@ -23,11 +23,16 @@ database, ``pg_advisory_lock`` on PostgreSQL) is held for a whole ``hotline even
 while a new store is created, so two runs on one store give what running them one after the
 other gives.
 
-The schema is versioned: table ``schema_version`` holds :data:`SCHEMA_VERSION`; opening a
-store written by an older or newer hotline raises :class:`StoreSchemaError` with what to do.
+The schema is made and changed by Alembic migrations (:mod:`events.migrations`), run when a
+store is opened for writing, under the writer lock: a new database is upgraded to the head
+revision, an older one upgraded, and one from before migrations (``schema_version`` 1, no
+``alembic_version``) stamped at the baseline first. A store at a revision this hotline does not
+know (a newer hotline migrated it) raises :class:`StoreSchemaError`. Table ``schema_version``
+stays at :data:`SCHEMA_VERSION` for hotlines from before migrations, which check only it.
 
-Tables (columns in :func:`_metadata`): ``complaints``, ``predictions``, ``complaint_events``,
-``incidents``, ``incident_members``, ``signals``, ``alerts``, ``schema_version``.
+Tables (columns in :func:`_metadata`, which the head revision must equal): ``complaints``,
+``predictions``, ``complaint_events``, ``incidents``, ``incident_members``, ``signals``,
+``alerts``, ``store_meta``, ``schema_version``, and Alembic's ``alembic_version``.
 """
 
 from __future__ import annotations
@@ -47,12 +52,14 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from events import identity
+from events import identity, migrations
 from nlp.errors import HotlineError
 from nlp.pii import PLACEHOLDERS, mask_pii
 
 logger = logging.getLogger(__name__)
 
+# What table schema_version holds: the compatibility level checked by hotlines from before
+# migrations. Raise it only in a revision that such a hotline must refuse to open.
 SCHEMA_VERSION = 1
 BATCH_ROWS = 500
 
@@ -470,16 +477,28 @@ class EventStore:
             self._check_schema_locked(create=create)
             return
         # Creating tables or migrating: one process at a time, or a second one finds a half-made
-        # store (an empty schema_version) and refuses it.
+        # store (an empty schema_version) and refuses it, or runs the same migration twice.
         with self.writer_lock():
             self._check_schema_locked(create=create)
+
+    def _current_revisions(self, existing: set[str] | None = None) -> frozenset[str]:
+        """The Alembic revision(s) the store is at (empty: never migrated). Read directly:
+        alembic's MigrationContext logs at INFO on every store opened."""
+        if existing is None:
+            existing = set(sa.inspect(self.engine).get_table_names())
+        if "alembic_version" not in existing:
+            return frozenset()
+        version = sa.table("alembic_version", sa.column("version_num"))
+        with self.engine.connect() as conn:
+            return frozenset(str(r) for r in conn.execute(sa.select(version.c.version_num)).scalars())
 
     def _schema_ready(self) -> bool:
         """True when the store is complete and migrated (nothing to write on opening it)."""
         try:
             existing = set(sa.inspect(self.engine).get_table_names())
-            if not set(self.tables) <= existing:
+            if not (set(self.tables) | {"alembic_version"}) <= existing:
                 return False
+            revisions = self._current_revisions(existing)
             with self.engine.connect() as conn:
                 version = conn.execute(
                     sa.select(sa.func.max(self.tables["schema_version"].c.version))
@@ -490,7 +509,7 @@ class EventStore:
                 ).scalar()
         except sa.exc.SQLAlchemyError:
             return False
-        return version == SCHEMA_VERSION and scheme is not None
+        return revisions == migrations.heads() and version == SCHEMA_VERSION and scheme is not None
 
     def _check_schema_locked(self, *, create: bool) -> None:
         try:
@@ -500,12 +519,16 @@ class EventStore:
             raise StoreError(f"cannot open the event store {self._safe_url()}: {exc.orig}") from exc
         ours = set(self.tables)
         if "schema_version" in existing:
+            # Kept at 1 by the migrations so that a hotline from before them still recognises
+            # the store; checked first so that such a store refuses the same way it always did.
             with self.engine.connect() as conn:
                 found = conn.execute(sa.select(sa.func.max(self.tables["schema_version"].c.version))).scalar()
             if found is None and create and self._is_unfinished(existing):
                 # A creation that stopped between the tables and the version row (a crash, or a
-                # hotline without the writer lock): nothing was stored, so finish it.
-                self._create(existing)
+                # hotline without the writer lock): nothing was stored, so finish it (the
+                # baseline revision creates only the missing tables).
+                self._migrate(stamp=False)
+                self._migrate_callers()
                 return
             if found is None:
                 raise StoreSchemaError(
@@ -523,37 +546,79 @@ class EventStore:
                     f"({SCHEMA_VERSION}); rebuild it: run `hotline events INPUT --store NEW_STORE` on the "
                     "original logs (the old store is left untouched)"
                 )
+        else:
+            clash = ours & existing
+            if clash:
+                raise StoreSchemaError(
+                    f"{self._safe_url()} already has table(s) {', '.join(sorted(clash))} but no "
+                    "schema_version table: it was not created by hotline; use another database or file "
+                    "for --store"
+                )
+            if not create:
+                raise StoreError(
+                    f"{self._safe_url()} is not a hotline event store; run `hotline events` first"
+                )
+        current = self._current_revisions(existing)
+        unknown = sorted(r for r in current if not migrations.is_known(r))
+        if unknown:
+            raise StoreSchemaError(
+                f"{self._safe_url()} was migrated by a newer hotline (schema revision "
+                f"{', '.join(unknown)}, unknown here); upgrade hotline (pip install -U hotline) to use it"
+            )
+        if current == migrations.heads():
             missing = ours - existing
             if missing and create:
+                # At head the model is the schema, so a dropped table can be made again as it
+                # was (it was empty or its rows are gone either way).
+                logger.warning("%s: recreating missing table(s) %s", self._safe_url(), sorted(missing))
                 self.metadata.create_all(self.engine, tables=[self.tables[n] for n in sorted(missing)])
             if create:
                 self._migrate_callers()
             return
-        clash = ours & existing
-        if clash:
-            raise StoreSchemaError(
-                f"{self._safe_url()} already has table(s) {', '.join(sorted(clash))} but no schema_version "
-                "table: it was not created by hotline; use another database or file for --store"
-            )
         if not create:
-            raise StoreError(f"{self._safe_url()} is not a hotline event store; run `hotline events` first")
-        self._create(existing)
+            if not current:
+                return  # a store from before migrations, read as it is; the next writer stamps it
+            raise StoreSchemaError(
+                f"{self._safe_url()} is at schema revision {', '.join(sorted(current))}, older than this "
+                f"hotline's ({', '.join(sorted(migrations.heads()))}); open it for writing once "
+                "(`hotline events INPUT --store STORE`) to upgrade it"
+            )
+        # A store written before migrations (schema_version 1, no alembic_version) is at the
+        # baseline revision: stamp it there, then upgrade like any other.
+        self._migrate(stamp="schema_version" in existing and not current)
+        self._migrate_callers()
+
+    def _migrate(self, *, stamp: bool) -> None:
+        """Upgrade the store to the head revision in one transaction (``stamp``: first mark a
+        pre-migration store as being at :data:`events.migrations.BASELINE`, creating the
+        baseline tables it lacks - ``store_meta`` in stores older than it)."""
+        from alembic import command
+
+        before = self._current_revisions()
+        with self.engine.begin() as conn:
+            cfg = migrations.alembic_config(connection=conn)
+            if stamp:
+                made = migrations.baseline_module().create_missing(conn)
+                command.stamp(cfg, migrations.BASELINE)
+                logger.info(
+                    "%s: store from before migrations stamped at revision %s%s",
+                    self._safe_url(),
+                    migrations.BASELINE,
+                    f" (created {', '.join(made)})" if made else "",
+                )
+            command.upgrade(cfg, "head")
+        logger.info(
+            "event store %s migrated from revision %s to %s",
+            self._safe_url(),
+            ", ".join(sorted(before)) or ("baseline" if stamp else "empty"),
+            ", ".join(sorted(migrations.heads())),
+        )
 
     def _is_unfinished(self, existing: set[str]) -> bool:
         if "complaints" not in existing:
             return True
         with self.engine.connect() as conn:
             return not conn.execute(sa.select(self.tables["complaints"].c.id).limit(1)).first()
-
-    def _create(self, existing: set[str]) -> None:
-        self.metadata.create_all(self.engine)
-        now = _utcnow()
-        with self.engine.begin() as conn:
-            conn.execute(
-                self.tables["schema_version"].insert(), [{"version": SCHEMA_VERSION, "applied_at": now}]
-            )
-        self._set_meta({META_CALLER_SCHEME: identity.SCHEME})
-        logger.info("created event store %s (schema version %d)", self._safe_url(), SCHEMA_VERSION)
 
     def _migrate_callers(self) -> None:
         """Mark a store written before keyed caller hashes (once): its caller hashes are the old
@@ -743,8 +808,16 @@ class EventStore:
         return release
 
     def schema_version(self) -> int:
+        """The compatibility version in ``schema_version`` (1; what hotlines from before
+        migrations check)."""
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.max(self.tables["schema_version"].c.version))).scalar())
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the store is at (``None``: a store from before migrations,
+        opened read-only)."""
+        revisions = self._current_revisions()
+        return ", ".join(sorted(revisions)) or None
 
     # -- generic upsert -------------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,35 @@ def shared_dataset(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"dataset not found: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a PostgreSQL server for the store tests (its user may create
+    databases: see ``tests.postgres.fresh_database``).
+
+    ``HOTLINE_TEST_POSTGRES_URL`` when set; otherwise a throw-away server started here from the
+    installed PostgreSQL binaries (Debian's ``postgresql`` package) in a temporary directory,
+    stopped at the end of the session. Without PostgreSQL the tests are skipped - except under
+    CI (``CI`` set), where they fail, so that CI cannot pass without having run them."""
+    from tests.postgres import ENV_URL, PostgresUnavailable, running_server, sqlalchemy_url
+
+    def unavailable(reason: str) -> None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("psycopg is not installed (pip install 'psycopg[binary]', in the dev extra)")
+    url = os.environ.get(ENV_URL)
+    if url:
+        yield sqlalchemy_url(url)
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            yield_url = stack.enter_context(running_server())
+        except PostgresUnavailable as exc:
+            unavailable(str(exc))
+        yield yield_url
