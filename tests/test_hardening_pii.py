@@ -223,8 +223,28 @@ def _assert_linear(
     )
 
 
+# Half of the bodies are a single run-forming piece and half of the heads and tails a piece
+# that arms a detector, since the patterns went wrong on long runs next to a trigger.
+RUNS = [
+    "1",
+    "a",
+    "a.",
+    "1-",
+    ".",
+    " ",
+    "\n",
+    "\u2028",
+    "<br",
+    "<p ",
+    "一二三",
+    "阳光花园小区",
+    "阳光小区，",
+    "3月5日",
+]
+TRIGGERS = ["@", "", "123456", "@qq.com", "<", "</", "湘A", "A3区", "阳", "期", "昨天", "2019年"]
 _pieces = st.lists(st.sampled_from(PIECES), min_size=1, max_size=4).map("".join)
-_adversary = st.tuples(_pieces | st.just(""), _pieces, _pieces | st.just(""))
+_edge = st.sampled_from(TRIGGERS) | _pieces
+_adversary = st.tuples(_edge, st.sampled_from(RUNS) | _pieces, _edge)
 
 _LOCATIONS = LocationExtractor(load_gazetteer("none"))
 
@@ -274,6 +294,14 @@ def test_known_bad_inputs_are_linear(name: str, head: str, body: str, tail: str)
     # Smaller than the property test below so that it runs by default: 5 -> 50 KB is a factor
     # of 10 per KB for a quadratic pattern, and these were far worse than quadratic.
     _assert_linear(LINEAR_FUNCS[name], head, body, tail, sizes=(5_000, 50_000))
+
+
+# The masking and normalisation run on every request body and log line: checked by default
+# (a few seconds); the extractors take longer per 200 KB and run with -m slow.
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(adversary=_adversary, name=st.sampled_from(["mask_pii", "normalize_text"]))
+def test_masking_is_linear_on_adversarial_text(adversary: tuple[str, str, str], name: str) -> None:
+    _assert_linear(LINEAR_FUNCS[name], *adversary)
 
 
 @pytest.mark.slow
