@@ -104,7 +104,9 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _as_datetime(value: Any) -> datetime | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    # An empty time cell reaches here as NaT (a datetime subclass, so the isinstance test below
+    # would pass it on) or NaN; both mean "no timestamp".
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.to_pydatetime()

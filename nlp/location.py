@@ -102,6 +102,9 @@ _ABSORB = frozenset(
 
 # Longest stem (characters before the suffix) we accept per level.
 _MAX_STEM = {"district": 4, "street": 6, "community": 8, "road": 5, "landmark": 9}
+# Longest name made by joining a pattern name with the next suffix or name (万科魅力之城 + 小区,
+# 伊景园 + 滨河苑, 黄兴路 + 步行街).
+_MAX_JOINED = 24
 
 # A suffix followed by one of these is part of another word (城市, 村民, 园区 ...), not a name end.
 _BAD_FOLLOW: dict[str, tuple[str, ...]] = {
@@ -885,7 +888,7 @@ class LocationInfo:
 
 
 _RE_PHASE = re.compile(
-    r"(?<=[\u4e00-\u9fff])(?:[一二三四五六七八九十\d]+期|[一二三四五六七八九十\d]+期?[A-Za-z]?(?:区|组团))$"
+    r"(?<=[\u4e00-\u9fff])(?:[一二三四五六七八九十\d]{1,4}期|[一二三四五六七八九十\d]{1,4}期?[A-Za-z]?(?:区|组团))$"
 )
 
 
@@ -992,7 +995,12 @@ class LocationExtractor:
                 continue
             take(_Hit(s, e, m.group(), "district", m.group(2), "pattern"))
         # Pattern names, left to right, so that each walk-back knows where the previous name ends.
+        # Suffix matches come in text order, so the pattern hits' ends increase along the list:
+        # the previous name is always the last one, and the floor is a running maximum. (Scanning
+        # every earlier hit for each suffix was quadratic in a long text full of place names.)
         boundaries = sorted(hits, key=lambda h: h.end)
+        b_next = 0
+        b_floor = 0
         pattern_hits: list[_Hit] = []
         for m in _RE_SUFFIX.finditer(text):
             suffix = m.group()
@@ -1003,33 +1011,36 @@ class LocationExtractor:
             if any(follow.startswith(f) for f in _BAD_FOLLOW.get(suffix, ())):
                 continue
             level, kind = _SUFFIXES[suffix]
-            floor = max(
-                [h.end for h in boundaries if h.end <= s0]
-                + [h.end for h in pattern_hits if h.end <= s0]
-                + [0]
-            )
-            prev = next((h for h in reversed(pattern_hits) if h.end == s0), None)
+            while b_next < len(boundaries) and boundaries[b_next].end <= s0:
+                b_floor = boundaries[b_next].end
+                b_next += 1
+            last = pattern_hits[-1] if pattern_hits else None
+            floor = max(b_floor, last.end if last is not None else 0)
+            prev = last if last is not None and last.end == s0 else None
             stem = self._walk_back(text, floor, s0, level, suffix)
             name_start = s0 - len(stem)
-            if prev is None and len(stem) >= 2:
-                prev = next(
-                    (
-                        h
-                        for h in reversed(pattern_hits)
-                        if h.end == name_start and h.level == level == "community"
-                    ),
-                    None,
-                )
+            if (
+                prev is None
+                and len(stem) >= 2
+                and last is not None
+                and last.end == name_start
+                and last.level == level == "community"
+            ):
+                prev = last
+            # Joined names stay name-sized: 阳光花园小区阳光花园小区... is many names, not one that
+            # grows with the text (and is re-segmented whole at every step).
+            if prev is not None and e0 - prev.start > _MAX_JOINED:
+                prev = None
             if prev is not None and len(stem) == 0 and (prev.level, level) in _ABSORB:
                 # 魅力之城 + 小区, 城南路 + 街道, 黄兴路 + 步行街: the suffix extends the previous name.
-                pattern_hits.remove(prev)
+                pattern_hits.pop()
                 name_start = prev.start
                 stem = text[prev.start : s0]
                 if prev.level == "community" and level == "community" and suffix in ("小区", "社区"):
                     kind = _SUFFIXES[suffix][1]
             elif prev is not None and prev.level == level == "community" and prev.end == name_start:
                 # 伊景园 + 滨河苑: one compound named in two parts.
-                pattern_hits.remove(prev)
+                pattern_hits.pop()
                 name_start = prev.start
                 stem = text[prev.start : s0]
             name = text[name_start:e0]
@@ -1184,12 +1195,10 @@ class LocationExtractor:
                 setattr(info, level, normalize_place(name) if level == "street" else name)
         if not info.street and gaz_street:
             info.street = gaz_street
-        places = []
+        places: dict[str, None] = {}  # ordered set: a list's `in` was quadratic in the names
         for level in ("community", "landmark", "road"):
             for h, _, _ in by_level.get(level, []):
-                n = normalize_place(h.places[0].name if h.places else h.name)
-                if n not in places:
-                    places.append(n)
+                places.setdefault(normalize_place(h.places[0].name if h.places else h.name))
         info.places = tuple(places)
         for level in ANCHOR_ORDER:
             value = getattr(info, level)

@@ -24,10 +24,16 @@ _KEEP_FULLWIDTH = frozenset("，。！？；：（）、")
 _FULL2HALF = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if chr(cp) not in _KEEP_FULLWIDTH}
 _FULL2HALF[0x3000] = 0x20  # ideographic space
 
-_RE_BR = re.compile(r"<\s*(?:br|p|/p|div|/div|li)\b[^>]*>", re.IGNORECASE)
-_RE_TAG = re.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9]*\b[^<>]*>")
+# These run on whole, possibly hostile, texts before any length cut, so none may backtrack
+# more than a constant per start position: a tag ends at the next "<" as well as at ">" (with
+# [^>]* a text of many "<br" without ">" was rescanned to its end from each one), the optional
+# "/" carries its own whitespace (two \s* around it retried every split of a whitespace run),
+# and a newline run is matched only from the start of its whitespace (\s*\n\s* tried every
+# position of a long run of spaces that the space collapse below does not cover, e.g. U+2028).
+_RE_BR = re.compile(r"<\s*(?:br|p|/p|div|/div|li)\b[^<>]*>", re.IGNORECASE)
+_RE_TAG = re.compile(r"<\s*(?:/\s*)?[A-Za-z][A-Za-z0-9]*\b[^<>]*>")
 _RE_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f]+")
-_RE_NEWLINES = re.compile(r"\s*\n\s*")
+_RE_NEWLINES = re.compile(r"(?<![^\S\n])[^\S\n]*\n\s*")
 
 
 @dataclass(frozen=True)

@@ -163,51 +163,58 @@ class TimeInfo:
 
 # -- patterns -------------------------------------------------------------------------------------
 
-_CLOCK = r"(?P<hour>\d{1,2}|[零一二两三四五六七八九十]{1,3})\s*(?:点|时)(?:\s*(?P<half>半|一刻|三刻)|\s*(?P<minute>\d{1,2}|[零一二三四五六七八九十]{1,3})\s*分?)?"
+# Whitespace between the parts of one expression (3月 5日, 晚上 十点). Bounded, like every other
+# repetition here, so that each start position costs a constant: two unbounded \s* around an
+# optional part retried every split of a whitespace run (1,000 spaces took 16 s). Normalised
+# text has single spaces anyway; a longer gap does not join two parts into one expression.
+_S = r"\s{0,3}"
+_CLOCK = rf"(?P<hour>\d{{1,2}}|[零一二两三四五六七八九十]{{1,3}}){_S}(?:点|时)(?:{_S}(?P<half>半|一刻|三刻)|{_S}(?P<minute>\d{{1,2}}|[零一二三四五六七八九十]{{1,3}}){_S}分?)?"
 _CLOCK_COLON = r"(?P<chour>[01]?\d|2[0-4])[:：](?P<cmin>[0-5]\d)(?!\d)"
-_TOD = rf"(?:(?P<part>{_PART_RE})\s*)?(?:{_CLOCK}|{_CLOCK_COLON})"
-_YEAR = r"(?:(?P<yrel>去年|今年|前年)|(?P<year>(?:19|20)\d{2}|[二〇零一九]{4})\s*年)"
-_DATE_CN = rf"(?:{_YEAR}\s*)?(?P<month>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})\s*月\s*(?P<day>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})\s*[日号]"
+_TOD = rf"(?:(?P<part>{_PART_RE}){_S})?(?:{_CLOCK}|{_CLOCK_COLON})"
+_YEAR = rf"(?:(?P<yrel>去年|今年|前年)|(?P<year>(?:19|20)\d{{2}}|[二〇零一九]{{4}}){_S}年)"
+_DATE_CN = rf"(?:{_YEAR}{_S})?(?P<month>\d{{1,2}}|[一二三四五六七八九十]{{1,3}}){_S}月{_S}(?P<day>\d{{1,2}}|[一二三四五六七八九十]{{1,3}}){_S}[日号]"
 _DATE_NUM = r"(?P<nyear>(?:19|20)\d{2})[-/.](?P<nmonth>\d{1,2})[-/.](?P<nday>\d{1,2})(?!\d)"
-_MONTH_ONLY = rf"(?:{_YEAR}\s*)?(?P<monly>\d{{1,2}}|[一二三四五六七八九十]{{1,3}})\s*月份?(?![日号\d])"
+_MONTH_ONLY = rf"(?:{_YEAR}{_S})?(?P<monly>\d{{1,2}}|[一二三四五六七八九十]{{1,3}}){_S}月份?(?![日号\d])"
 _REL_MONTH = (
     r"(?P<relm>上上个月|上个月|上月|本月|这个月|当月|去年|今年|前年|年初|年底|月初|月底|上半年|下半年)"
 )
 _START_WORD = r"(?P<since>起|开始|以来|至今|到现在|到今天|后)?"
 
 _RE_DATE = re.compile(
-    rf"(?:{_DATE_NUM}|{_DATE_CN})(?:\s*(?:的)?\s*{_TOD.replace('?P<', '?P<d_')}|\s*(?P<dpart>{_PART_RE}))?\s*{_START_WORD}"
+    rf"(?:{_DATE_NUM}|{_DATE_CN})(?:{_S}(?:的)?{_S}{_TOD.replace('?P<', '?P<d_')}|{_S}(?P<dpart>{_PART_RE}))?{_S}{_START_WORD}"
 )
-_RE_RANGE_SEP = re.compile(r"\s*(?:至|到|~|～|—|-|－)\s*")
+_RE_RANGE_SEP = re.compile(rf"{_S}(?:至|到|~|～|—|-|－){_S}")
 _RE_RELDAY = re.compile(
-    rf"(?P<rel>{_DAY_RE})\s*(?:(?:的)?(?P<rpart>{_PART_RE}))?\s*(?:{_TOD.replace('?P<', '?P<r_')})?\s*{_START_WORD.replace('?P<since>', '?P<rsince>')}"
+    rf"(?P<rel>{_DAY_RE}){_S}(?:(?:的)?(?P<rpart>{_PART_RE}))?{_S}(?:{_TOD.replace('?P<', '?P<r_')})?{_S}{_START_WORD.replace('?P<since>', '?P<rsince>')}"
 )
 _RE_WEEKDAY = re.compile(
-    r"(?P<wrel>上上个?|上个?|本|这个?|下个?)?\s*(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末])"
-    rf"(?:\s*(?P<wpart>{_PART_RE}))?\s*{_START_WORD.replace('?P<since>', '?P<wsince>')}"
+    rf"(?P<wrel>上上个?|上个?|本|这个?|下个?)?{_S}(?:周|星期|礼拜)(?P<wd>[一二三四五六日天末])"
+    rf"(?:{_S}(?P<wpart>{_PART_RE}))?{_S}{_START_WORD.replace('?P<since>', '?P<wsince>')}"
 )
 _RE_DURATION = re.compile(
-    rf"(?P<pre>近|最近|这|过去|前|连续|已经|已有|已|长达|将近|持续|整整|足足|快)?\s*了?\s*(?P<n>半|{_NUM})\s*(?:个)?\s*(?P<more>多)?\s*"
-    rf"(?P<unit>{_UNIT_RE})\s*(?P<more2>多)?\s*(?P<post>以来|来|之久|了|左右|有余|前|之前|以前)?"
+    rf"(?P<pre>近|最近|这|过去|前|连续|已经|已有|已|长达|将近|持续|整整|足足|快)?{_S}了?{_S}(?P<n>半|{_NUM}){_S}(?:个)?{_S}(?P<more>多)?{_S}"
+    rf"(?P<unit>{_UNIT_RE}){_S}(?P<more2>多)?{_S}(?P<post>以来|来|之久|了|左右|有余|前|之前|以前)?"
 )
 _RE_VAGUE = re.compile(rf"(?P<vague>{_VAGUE_RE})")
 _RE_RECUR = re.compile(
-    rf"(?P<recur>{_RECUR_WORDS})(?:\s*(?:的)?\s*{_TOD.replace('?P<', '?P<c_')}|\s*(?P<cpart>{_PART_RE}))?"
+    rf"(?P<recur>{_RECUR_WORDS})(?:{_S}(?:的)?{_S}{_TOD.replace('?P<', '?P<c_')}|{_S}(?P<cpart>{_PART_RE}))?"
 )
 _RE_TOD = re.compile(_TOD.replace("?P<", "?P<t_"))
 _RE_PART = re.compile(rf"(?P<ppart>{_PART_ALONE_RE})")
 _RE_MONTH = re.compile(
     _MONTH_ONLY.replace("?P<year>", "?P<myear>").replace("?P<yrel>", "?P<myrel>")
-    + rf"\s*{_START_WORD.replace('?P<since>', '?P<msince>')}"
+    + rf"{_S}{_START_WORD.replace('?P<since>', '?P<msince>')}"
 )
 _RE_YEAR = re.compile(
-    r"(?P<yonly>(?:19|20)\d{2})\s*年(?!\s*\d|\s*[一二三四五六七八九十]+月|度)"
+    rf"(?P<yonly>(?:19|20)\d{{2}}){_S}年(?!{_S}\d|{_S}[一二三四五六七八九十]{{1,3}}月|度)"
     + _START_WORD.replace("?P<since>", "?P<ysince>")
 )
-_RE_RELMONTH = re.compile(_REL_MONTH + rf"\s*{_START_WORD.replace('?P<since>', '?P<rmsince>')}")
+_RE_RELMONTH = re.compile(_REL_MONTH + rf"{_S}{_START_WORD.replace('?P<since>', '?P<rmsince>')}")
 
 # A number before these is not a time: 5号楼, 3月份的电费 is fine, 2点 in 2点意见 is rare.
-_NOT_AFTER_DAY = re.compile(r"^\s*(?:楼|栋|线|院|门|口|店|床|房|地块|窗口|单元)")
+# Matched at a position (``match(text, pos)``), not on a slice: a slice per date copied the rest
+# of the text each time (quadratic in a text of many dates).
+_NOT_AFTER_DAY = re.compile(rf"{_S}(?:楼|栋|线|院|门|口|店|床|房|地块|窗口|单元)")
 
 
 def _part_range(part: str) -> str:
@@ -279,12 +286,28 @@ def _infer_year(month: int, day: int, ref: datetime | None) -> date | None:
     return d
 
 
+def _reference(ref: object) -> datetime | None:
+    """``ref`` as a naive datetime, or ``None`` when the complaint has no (valid) timestamp."""
+    if ref is None or (isinstance(ref, float) and ref != ref):
+        return None
+    if not isinstance(ref, date):
+        raise TypeError(f"ref must be a datetime, a date or None, not {type(ref).__name__}")
+    # pandas' NaT is a datetime subclass whose fields are NaN (ref.year + 1 raised TypeError
+    # deep in the date arithmetic); it is the only date that differs from itself.
+    if ref != ref:
+        return None
+    if not isinstance(ref, datetime):
+        return datetime.combine(ref, time(12))
+    return ref.replace(tzinfo=None) if ref.tzinfo is not None else ref
+
+
 def extract_times(text: str, ref: datetime | date | None = None) -> TimeInfo:
-    """Time mentions in ``text`` resolved against ``ref`` (the complaint's timestamp)."""
-    if ref is not None and not isinstance(ref, datetime):
-        ref = datetime.combine(ref, time(12))
-    if ref is not None and getattr(ref, "tzinfo", None) is not None:
-        ref = ref.replace(tzinfo=None)
+    """Time mentions in ``text`` resolved against ``ref`` (the complaint's timestamp).
+
+    A missing ``ref`` (``None``, pandas' ``NaT``, a NaN from an empty time cell) resolves only
+    the dates that carry their year, as documented above.
+    """
+    ref = _reference(ref)
     mentions: list[TimeMention] = []
     taken = bytearray(len(text))
 
@@ -300,12 +323,12 @@ def extract_times(text: str, ref: datetime | date | None = None) -> TimeInfo:
     i = 0
     while i < len(dates):
         m = dates[i]
-        if _NOT_AFTER_DAY.match(text[m.end() :]) or not free(m.start(), m.end()):
+        if _NOT_AFTER_DAY.match(text, m.end()) or not free(m.start(), m.end()):
             i += 1
             continue
         d0, clock0, part0 = _date_of(m, ref)
         nxt = dates[i + 1] if i + 1 < len(dates) else None
-        if nxt is not None and _RE_RANGE_SEP.fullmatch(text[m.end() : nxt.start()]):
+        if nxt is not None and _RE_RANGE_SEP.fullmatch(text, m.end(), nxt.start()):
             d1, clock1, part1 = _date_of(nxt, ref, fallback_year=d0.year if d0 else None)
             start = _day_bounds(d0, clock0, part0)[0] if d0 else None
             end = _day_bounds(d1, clock1, part1)[1] if d1 else None
