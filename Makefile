@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test test-slow lint format bench clean
+.PHONY: install test-deps demo test test-slow lint format bench clean
 
 install: $(STAMP)
 
@@ -26,11 +26,26 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/hotline demo --workdir artifacts/demo
 
-test: $(STAMP)
+# System packages the tests use: a PostgreSQL server (the store tests start a throw-away
+# cluster) and Chromium (the dashboard's browser tests). Installed with apt where we may (root on
+# Debian/Ubuntu); elsewhere those tests skip with a reason, or fail under CI.
+test-deps:
+	@missing=""; \
+	if [ -z "$${HOTLINE_TEST_POSTGRES_URL:-}" ] && ! command -v initdb >/dev/null 2>&1 \
+	    && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
+	if ! command -v chromium >/dev/null 2>&1; then missing="$$missing chromium"; fi; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "not installed:$$missing (the tests that need them will skip)"; fi; \
+	fi
+
+test: $(STAMP) test-deps
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) test-deps
 	$(PY) -m pytest -q -m slow
 
 lint: $(STAMP)
