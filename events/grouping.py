@@ -32,8 +32,8 @@ misclassified complaint must still join its incident when place and problem agre
 **One caller's own words are not a shared problem.** A prolific poster writes every message in
 the same style and often names their own estate in each ("地处时代倾城二期 ... 请加快 ... 力度"),
 so their unrelated complaints share a place and many words. For two complaints by the same
-caller (hashed caller ids; only when the caller has at least ``caller_style_min`` complaints in
-the batch), the words that caller uses in at least ``caller_style_share`` of them (and in at
+**prolific** caller (hashed caller ids; at least ``caller_style_min`` complaints in the batch:
+someone who files a handful about their one problem is not affected), the words that caller uses in at least ``caller_style_share`` of them (and in at
 least three) are dropped before the problem similarity is measured; a place or text link
 between two complaints of one caller needs at least ``same_caller_threshold`` of it (their
 shared place is often just where they live), and a near-duplicate (MinHash) link needs
@@ -90,9 +90,9 @@ class GroupingConfig:
     place_threshold: float = 0.12
     coarse_place_threshold: float = 0.2
     text_threshold: float = 0.6
-    category_penalty: float = 0.05
+    category_penalty: float = 0.03
     embedding_category_penalty: float = 0.01
-    caller_style_min: int = 5
+    caller_style_min: int = 20
     caller_style_share: float = 0.3
     same_caller_threshold: float = 0.25
     repost_minhash: float = 0.8
@@ -244,20 +244,21 @@ def _compatible(a: str, b: str) -> bool:
 
 def caller_problem_terms(
     terms: Sequence[Sequence[str]], callers: Sequence[str], min_docs: int, share: float
-) -> list[list[str]]:
+) -> tuple[list[list[str]], set[str]]:
     """Each document's terms without its caller's habitual words.
 
     A word is habitual for a caller with at least ``min_docs`` documents when it appears in at
     least ``share`` of them: for a poster who writes about many things it is their style or their
     address, not the problem. Documents without a caller, or of callers with fewer documents,
-    keep all their terms.
+    keep all their terms. Also returns the callers whose habitual words were dropped.
     """
     by_caller: dict[str, list[int]] = defaultdict(list)
     for k, c in enumerate(callers):
         if c:
             by_caller[c].append(k)
     out = [list(t) for t in terms]
-    for docs in by_caller.values():
+    prolific: set[str] = set()
+    for caller, docs in by_caller.items():
         if len(docs) < min_docs:
             continue
         df: Counter[str] = Counter()
@@ -266,9 +267,10 @@ def caller_problem_terms(
         # At least 3 documents: two messages sharing a word is what a repeat looks like.
         habitual = {w for w, c in df.items() if c >= max(share * len(docs), 3)}
         if habitual:
+            prolific.add(caller)
             for k in docs:
                 out[k] = [w for w in terms[k] if w not in habitual]
-    return out
+    return out, prolific
 
 
 def place_relation(anchor_a: str, places_a: Sequence[str], anchor_b: str, places_b: Sequence[str]) -> str:
@@ -394,21 +396,24 @@ class IncidentGrouper:
     def _features(self, docs: _Docs) -> dict[str, Any]:
         cfg = self.config
         feats: dict[str, Any] = {"tfidf": tfidf_matrix(docs.terms, reference=self.reference_terms)}
-        feats["problem"] = self._problem_matrix(docs, feats["tfidf"])
+        self._problem_features(docs, feats)
         if cfg.method in ("combined", "minhash", "place+minhash"):
             feats["minhash"] = minhashes(docs.texts, cfg)
         if self.embed is not None and cfg.method in ("combined", "embedding"):
             feats["embedding"] = np.asarray(self.embed(docs.texts), dtype=np.float32)
         return feats
 
-    def _problem_matrix(self, docs: _Docs, tfidf: Any) -> Any:
-        """TF-IDF rows without each prolific caller's habitual words (see the module docstring);
-        the plain TF-IDF matrix when no caller has enough complaints."""
+    def _problem_features(self, docs: _Docs, feats: dict[str, Any]) -> None:
+        """``problem``: TF-IDF rows without each prolific caller's habitual words (see the module
+        docstring), the plain matrix when there is none; ``prolific``: those callers."""
         cfg = self.config
-        problem = caller_problem_terms(docs.terms, docs.callers, cfg.caller_style_min, cfg.caller_style_share)
-        if all(len(a) == len(b) for a, b in zip(problem, docs.terms, strict=True)):
-            return tfidf
-        return tfidf_matrix(problem, reference=self.reference_terms)
+        problem, prolific = caller_problem_terms(
+            docs.terms, docs.callers, cfg.caller_style_min, cfg.caller_style_share
+        )
+        feats["prolific"] = prolific
+        feats["problem"] = (
+            tfidf_matrix(problem, reference=self.reference_terms) if prolific else feats["tfidf"]
+        )
 
     def pair_features(self, frame: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
         """Every similarity for the given (id, id) pairs, no blocking (for evaluation)."""
@@ -418,7 +423,7 @@ class IncidentGrouper:
             "tfidf": tfidf_matrix(docs.terms, reference=self.reference_terms),
             "minhash": minhashes(docs.texts, cfg),
         }
-        feats["problem"] = self._problem_matrix(docs, feats["tfidf"])
+        self._problem_features(docs, feats)
         if self.embed is not None:
             feats["embedding"] = np.asarray(self.embed(docs.texts), dtype=np.float32)
         index = {d: i for i, d in enumerate(docs.ids)}
@@ -442,15 +447,16 @@ class IncidentGrouper:
             jac = (hv[ii] == hv[jj]).mean(axis=1)
         else:
             jac = np.full(n, np.nan)
+        prolific = feats.get("prolific", set())
         same_caller = np.array(
             [
-                bool(docs.callers[i]) and docs.callers[i] == docs.callers[j]
+                docs.callers[i] in prolific and docs.callers[i] == docs.callers[j]
                 for i, j in zip(ii, jj, strict=True)
             ],
             dtype=bool,
         )
         prob = feats.get("problem", x)
-        # Same caller: similarity without the caller's habitual words; otherwise the plain one.
+        # One prolific caller: similarity without their habitual words; otherwise the plain one.
         pcos = cos.copy()
         if same_caller.any():
             si, sj = ii[same_caller], jj[same_caller]
@@ -472,7 +478,7 @@ class IncidentGrouper:
             {
                 "tfidf": np.asarray(cos, dtype=float),
                 "problem_tfidf": np.asarray(pcos, dtype=float),
-                "same_caller": same_caller,
+                "prolific_caller": same_caller,
                 "minhash": np.asarray(jac, dtype=float),
                 "embedding": np.asarray(ecos, dtype=float),
                 "days_apart": np.asarray(days, dtype=float),
@@ -503,7 +509,7 @@ class IncidentGrouper:
         # Problem similarity: for one caller's own complaints, without their habitual words.
         sim = f.get("problem_tfidf", f["tfidf"])
         sim = f["tfidf"] if sim is None or math.isnan(sim) else float(sim)
-        same_caller = bool(f.get("same_caller", False))
+        same_caller = bool(f.get("prolific_caller", False))
         # One caller's messages share their boilerplate (self-introduction, address): near-duplicate
         # by characters is a re-post only when almost identical or about the same problem.
         if (
@@ -519,7 +525,7 @@ class IncidentGrouper:
         if method in ("combined", "place", "place+minhash") and place_ok:
             threshold = cfg.coarse_place_threshold if f["coarse_place"] else cfg.place_threshold
             if same_caller:
-                # The place two complaints of one caller share is often just their home.
+                # The place two complaints of one prolific caller share is often just their home.
                 threshold = max(threshold, cfg.same_caller_threshold)
             if sim >= threshold + penalty:
                 return "place"
