@@ -224,7 +224,9 @@ def place_incidents(st: EventStore, places: list[str]) -> dict[str, object]:
                     "complaints": len(g),
                     "naming_the_place": int(hit[g.index].sum()),
                     "callers": int(g["caller"].fillna(g["id"]).nunique()),
-                    "categories": {str(k): int(v) for k, v in g["category"].fillna("").value_counts().items()},
+                    "categories": {
+                        str(k): int(v) for k, v in g["category"].fillna("").value_counts().items()
+                    },
                 }
             )
         rows.sort(key=lambda r: (-r["complaints"], r["incident_id"]))

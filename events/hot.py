@@ -5,9 +5,10 @@ how long the problem has lasted and whether it is growing right now:
 
     heat = V × (1 + 0.25·ln(1 + L)) × (1 + 0.1·ln(1 + S)) × G
 
-* ``V = callers + 0.5 × (complaints − callers)``: every distinct caller counts fully, repeat
-  calls by the same caller count half (one angry resident calling ten times is not ten
-  residents). Without caller ids every complaint is its own caller.
+* ``V = Σ over callers (1 + ln k)``, ``k`` the complaints of that caller in the incident: every
+  distinct caller counts fully, their repeats sub-linearly (one angry resident posting ten
+  times weighs 3.3, not ten residents; five residents once each weigh 5). Complaints without a
+  caller id each count as a caller of their own.
 * ``L``: likes/support votes on the member complaints, where the log has them (message boards
   do; phone hotlines usually do not, and then this factor is 1). Logarithmic, so a message
   with 2,000 likes weighs like a handful of extra callers, not 2,000.
@@ -38,9 +39,31 @@ URGENCY_RANK = {"一般": 0, "较急": 1, "紧急": 2}
 GROWTH_DAYS = 7
 
 
-def heat_score(n_complaints: int, n_callers: int, likes: float, span_days: float, growth: float) -> float:
-    """The heat of one incident (formula in the module docstring)."""
-    volume = n_callers + 0.5 * max(n_complaints - n_callers, 0)
+def caller_volume(per_caller: Sequence[int]) -> float:
+    """``V`` of the heat: ``Σ (1 + ln k)`` over the complaint counts ``k`` of each caller."""
+    return float(sum(1.0 + math.log(k) for k in per_caller if k > 0))
+
+
+def heat_score(
+    n_complaints: int,
+    n_callers: int,
+    likes: float,
+    span_days: float,
+    growth: float,
+    *,
+    per_caller: Sequence[int] | None = None,
+) -> float:
+    """The heat of one incident (formula in the module docstring).
+
+    ``per_caller``: complaints of each distinct caller (complaints without a caller id as 1
+    each). Without it the repeats are assumed spread evenly over the callers.
+    """
+    if per_caller is None:
+        callers = max(n_callers, 1) if n_complaints else 0
+        per_caller = [
+            n_complaints // callers + (1 if i < n_complaints % callers else 0) for i in range(callers)
+        ]
+    volume = caller_volume(per_caller)
     g = min(max(growth, 0.5), 3.0) ** 0.5
     return volume * (1 + 0.25 * math.log1p(max(likes, 0))) * (1 + 0.1 * math.log1p(max(span_days, 0))) * g
 
@@ -123,6 +146,7 @@ def summarize_incidents(
         callers = [r.get("caller") for r in g if isinstance(r.get("caller"), str) and r.get("caller")]
         # Complaints without a caller id count as distinct callers (each a different person).
         n_callers = len(set(callers)) + (n - len(callers))
+        per_caller = [*Counter(callers).values(), *([1] * (n - len(callers)))]
         likes = int(sum(_int(r.get("likes")) for r in g))
         ts = [r["_t"] for r in g if not pd.isna(r["_t"])]
         first, last = (min(ts), max(ts)) if ts else (None, None)
@@ -156,7 +180,7 @@ def summarize_incidents(
                 "n_callers": n_callers,
                 "likes": likes,
                 "growth": round(growth, 4),
-                "heat": round(heat_score(n, n_callers, likes, span, growth), 4),
+                "heat": round(heat_score(n, n_callers, likes, span, growth, per_caller=per_caller), 4),
                 "urgency": urg,
                 "keywords": keywords,
                 "description": mask_pii(description),
