@@ -241,3 +241,25 @@ def test_labelled_real_pairs_do_not_lose_precision_with_or_without_categories() 
     # recall (50) and add no false link beyond those of the plain rules.
     cross = g.decide_table(table.assign(same_category=False)) != ""
     assert int((cross & gold).sum()) >= 0.9 * tp and int((cross & ~gold).sum()) <= fp
+
+
+def test_growth_as_of_a_date_is_not_always_one() -> None:
+    # Ten callers over March; a whole-log load summarises it as of the newest complaint in the
+    # store (here June): quiet then, growth 1.00. As of 12 March it was surging.
+    days = [0, 1, 2, 8, 9, 10, 10, 11, 11, 30]
+    members = pd.DataFrame(_members("m", [f"k1:{k}" for k in range(len(days))]))
+    members["time"] = [pd.Timestamp("2026-03-01") + pd.Timedelta(days=d) for d in days]
+    at_ingest = summarize_incidents(members, as_of=pd.Timestamp("2026-06-01")).iloc[0]
+    assert at_ingest["growth"] == 1.0 and at_ingest["n_complaints"] == 10
+    then = summarize_incidents(members, as_of=pd.Timestamp("2026-03-12 23:59"), upto_as_of=True).iloc[0]
+    # 6 complaints in the 7 days up to 12 March, 3 in the 7 before: (6 + 1) / (3 + 1).
+    assert then["n_complaints"] == 9 and then["growth"] == pytest.approx(7 / 4)
+    assert str(then["last_seen"])[:10] == "2026-03-12"
+    assert (
+        then["heat"] > summarize_incidents(members.iloc[:9], as_of=pd.Timestamp("2026-06-01")).iloc[0]["heat"]
+    )
+    # A three-day window compares 10-12 March with 7-9 March.
+    short = summarize_incidents(
+        members, as_of=pd.Timestamp("2026-03-12 23:59"), upto_as_of=True, growth_days=3
+    ).iloc[0]
+    assert short["growth"] == pytest.approx((5 + 1) / (1 + 1))
