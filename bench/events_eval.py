@@ -16,6 +16,12 @@ Measures, on files that nobody on the project wrote:
 Only ids and labels are stored in bench/data; the texts stay in ../shared/datasets.
 
     .venv/bin/python bench/events_eval.py [--embed-model artifacts/base-model] [--out results.json]
+
+``--from-store DB`` skips the event step: it copies a store that ``hotline events`` built (e.g.
+with predicted categories, ``--model-dir``, and callers, ``--caller-column user``), groups all its
+complaints again with the current grouping code (one batch, on the copy) and evaluates the pairs
+and the incidents of a few named places (``--place 丽发新城 --place 魅力之城``) on it. The
+store is never written.
 """
 
 from __future__ import annotations
@@ -194,6 +200,98 @@ def evaluate_pairs(frame: pd.DataFrame, members: pd.DataFrame, args: argparse.Na
     return results
 
 
+def place_incidents(st: EventStore, places: list[str]) -> dict[str, object]:
+    """For each named place: the incidents its complaints belong to (members, distinct callers,
+    categories), largest first. Only counts and category names: no text leaves the store."""
+    complaints = st.read_complaints()
+    events = st.read_events().rename(columns={"complaint_id": "id"})
+    members = st.read_members()
+    inc = dict(zip(members["complaint_id"], members["incident_id"], strict=True))
+    frame = complaints[["id", "title", "text", "caller"]].merge(events[["id", "category"]], on="id")
+    frame["incident_id"] = frame["id"].map(inc)
+    out: dict[str, object] = {}
+    for name in places:
+        hit = frame["title"].fillna("").str.contains(name, regex=False) | frame["text"].fillna(
+            ""
+        ).str.contains(name, regex=False)
+        ids = frame.loc[hit, "incident_id"].dropna().unique()
+        rows = []
+        for iid in ids:
+            g = frame[frame["incident_id"] == iid]
+            rows.append(
+                {
+                    "incident_id": iid,
+                    "complaints": len(g),
+                    "naming_the_place": int(hit[g.index].sum()),
+                    "callers": int(g["caller"].fillna(g["id"]).nunique()),
+                    "categories": {
+                        str(k): int(v) for k, v in g["category"].fillna("").value_counts().items()
+                    },
+                }
+            )
+        rows.sort(key=lambda r: (-r["complaints"], r["incident_id"]))
+        out[name] = {"complaints_naming_it": int(hit.sum()), "incidents": rows}
+    return out
+
+
+def from_store(args: argparse.Namespace) -> dict[str, object]:
+    """Pairs and named places on a regrouped copy of an existing store (see the module docstring)."""
+    import shutil
+    import sqlite3
+
+    from events.pipeline import regroup_store
+
+    tmp = tempfile.mkdtemp(prefix="events-eval-")
+    copy = Path(tmp) / "events.db"
+    # sqlite3's backup API: a consistent copy even while the source is in WAL mode.
+    with sqlite3.connect(f"file:{args.from_store}?mode=ro", uri=True) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    results: dict[str, object] = {"store": str(args.from_store)}
+    try:
+        with EventStore(copy) as st:
+            results["before"] = place_incidents(st, args.place)
+            t0 = time.perf_counter()
+            regroup_store(st, IncidentGrouper(GroupingConfig(window_days=args.window_days)))
+            results["regroup_seconds"] = round(time.perf_counter() - t0, 1)
+            results["after"] = place_incidents(st, args.place)
+            complaints = st.read_complaints()
+            events = st.read_events().rename(columns={"complaint_id": "id"})
+            frame = complaints.drop(columns=["district"]).merge(events, on="id")
+            results["pairs"] = evaluate_pairs(frame, st.read_members(), args)
+            results["hot"] = [
+                {k: (str(v) if k in ("first_seen", "last_seen") else v) for k, v in r.items()}
+                for r in st.read_hot(8)[
+                    ["rank", "anchor", "n_complaints", "n_callers", "likes", "growth", "heat", "category"]
+                ].to_dict(orient="records")
+            ]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def print_store_report(res: dict[str, object]) -> None:
+    print(f"# grouping on a regrouped copy of {res['store']}  ({res['date']})\n")
+    for when in ("before", "after"):
+        print(f"## named places, {when} regrouping with this code\n")
+        for name, v in res[when].items():
+            print(f"{name}: {v['complaints_naming_it']} complaints name it")
+            for r in v["incidents"][:4]:
+                print(
+                    f"  {r['incident_id']}: {r['complaints']} complaints ({r['naming_the_place']} name it), "
+                    f"{r['callers']} callers, {r['categories']}"
+                )
+        print()
+    p = res["pairs"]
+    print("| method | precision | recall | F1 | tp | fp | fn |\n|---|---|---|---|---|---|---|")
+    for name, m in p["methods"].items():
+        print(
+            f"| {name} | {_f(m['precision'])} | {_f(m['recall'])} | {_f(m['f1'])} | {m['tp']} | {m['fp']} | {m['fn']} |"
+        )
+    print(f"\nregrouping took {res['regroup_seconds']} s\n\n## hot issues\n")
+    for h in res["hot"]:
+        print(h)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(DEFAULT_MESSAGES), help="messages.csv (teddy2020)")
@@ -202,7 +300,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embed-chars", type=int, default=256, help="characters of each text to embed")
     ap.add_argument("--store", default=None, help="SQLite file to write (default: a temporary file)")
     ap.add_argument("--out", default=None, help="also write the results as JSON")
+    ap.add_argument("--from-store", default=None, help="evaluate on a regrouped copy of this SQLite store")
+    ap.add_argument("--place", action="append", default=[], help="with --from-store: a place to report on")
     args = ap.parse_args(argv)
+    if args.from_store:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        res = {"date": datetime.now().strftime("%Y-%m-%d"), **from_store(args)}
+        print_store_report(res)
+        if args.out:
+            Path(args.out).write_text(
+                json.dumps(res, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+            )
+        return 0
 
     data = Path(args.data)
     if not data.exists():

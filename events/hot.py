@@ -5,9 +5,10 @@ how long the problem has lasted and whether it is growing right now:
 
     heat = V × (1 + 0.25·ln(1 + L)) × (1 + 0.1·ln(1 + S)) × G
 
-* ``V = callers + 0.5 × (complaints − callers)``: every distinct caller counts fully, repeat
-  calls by the same caller count half (one angry resident calling ten times is not ten
-  residents). Without caller ids every complaint is its own caller.
+* ``V = Σ over callers (1 + ln k)``, ``k`` the complaints of that caller in the incident: every
+  distinct caller counts fully, their repeats sub-linearly (one angry resident posting ten
+  times weighs 3.3, not ten residents; five residents once each weigh 5). Complaints without a
+  caller id each count as a caller of their own.
 * ``L``: likes/support votes on the member complaints, where the log has them (message boards
   do; phone hotlines usually do not, and then this factor is 1). Logarithmic, so a message
   with 2,000 likes weighs like a handful of extra callers, not 2,000.
@@ -19,6 +20,11 @@ how long the problem has lasted and whether it is growing right now:
   is surging up to √3 ≈ 1.73, one that is fading down to √0.5 ≈ 0.71.
 
 The ``growth`` stored with each incident is that ratio (before the square root and clipping).
+At ingest ``as_of`` is the newest complaint in the store, so after loading a whole historical log
+every incident is quiet "now" and its growth is 1.00. For a summary *as of a date* pass that
+date with ``upto_as_of=True`` to :func:`summarize_incidents`: members filed later are left out
+(counts, callers, span and heat as they stood then) and growth compares the ``growth_days``
+up to it with the ``growth_days`` before.
 """
 
 from __future__ import annotations
@@ -38,21 +44,50 @@ URGENCY_RANK = {"一般": 0, "较急": 1, "紧急": 2}
 GROWTH_DAYS = 7
 
 
-def heat_score(n_complaints: int, n_callers: int, likes: float, span_days: float, growth: float) -> float:
-    """The heat of one incident (formula in the module docstring)."""
-    volume = n_callers + 0.5 * max(n_complaints - n_callers, 0)
+def caller_volume(per_caller: Sequence[int]) -> float:
+    """``V`` of the heat: ``Σ (1 + ln k)`` over the complaint counts ``k`` of each caller."""
+    return float(sum(1.0 + math.log(k) for k in per_caller if k > 0))
+
+
+def heat_score(
+    n_complaints: int,
+    n_callers: int,
+    likes: float,
+    span_days: float,
+    growth: float,
+    *,
+    per_caller: Sequence[int] | None = None,
+) -> float:
+    """The heat of one incident (formula in the module docstring).
+
+    ``per_caller``: complaints of each distinct caller (complaints without a caller id as 1
+    each). Without it the repeats are assumed spread evenly over the callers.
+    """
+    if per_caller is None:
+        callers = max(n_callers, 1) if n_complaints else 0
+        per_caller = [
+            n_complaints // callers + (1 if i < n_complaints % callers else 0) for i in range(callers)
+        ]
+    volume = caller_volume(per_caller)
     g = min(max(growth, 0.5), 3.0) ** 0.5
     return volume * (1 + 0.25 * math.log1p(max(likes, 0))) * (1 + 0.1 * math.log1p(max(span_days, 0))) * g
 
 
-def growth_ratio(times: Sequence[Any], as_of: datetime | None) -> float:
-    """(complaints in the 7 days up to ``as_of`` + 1) / (complaints in the 7 days before + 1)."""
+def window_counts(times: Sequence[Any], as_of: datetime, days: int = GROWTH_DAYS) -> tuple[int, int]:
+    """Complaints in the ``days`` up to ``as_of`` (inclusive) and in the ``days`` before those."""
+    span = timedelta(days=days)
+    end = pd.Timestamp(as_of)
+    ts = [pd.Timestamp(t) for t in times if t is not None and not pd.isna(t)]
+    recent = sum(1 for t in ts if end - span < t <= end)
+    before = sum(1 for t in ts if end - 2 * span < t <= end - span)
+    return recent, before
+
+
+def growth_ratio(times: Sequence[Any], as_of: datetime | None, days: int = GROWTH_DAYS) -> float:
+    """(complaints in the ``days`` up to ``as_of`` + 1) / (complaints in the ``days`` before + 1)."""
     if as_of is None:
         return 1.0
-    week = timedelta(days=GROWTH_DAYS)
-    ts = [pd.Timestamp(t) for t in times if t is not None and not pd.isna(t)]
-    recent = sum(1 for t in ts if as_of - week < t <= as_of)
-    before = sum(1 for t in ts if as_of - 2 * week < t <= as_of - week)
+    recent, before = window_counts(times, as_of, days)
     return float((recent + 1) / (before + 1))
 
 
@@ -91,7 +126,12 @@ def _majority(values: Sequence[Any]) -> str:
 
 
 def summarize_incidents(
-    members: pd.DataFrame, *, as_of: datetime | None = None, top_keywords: int = 8
+    members: pd.DataFrame,
+    *,
+    as_of: datetime | None = None,
+    top_keywords: int = 8,
+    growth_days: int = GROWTH_DAYS,
+    upto_as_of: bool = False,
 ) -> pd.DataFrame:
     """One summary row per incident from its members.
 
@@ -100,7 +140,13 @@ def summarize_incidents(
     ``urgency``, ``keywords`` (as :meth:`events.store.EventStore.incident_members_detail`
     returns). The description is the title (or the start of the text) of the most typical
     member: the one whose keywords overlap most with the incident's keywords.
+
+    ``upto_as_of``: the summaries as they stood at ``as_of`` (members filed later, or without a
+    time, left out; incidents with no member left are dropped).
     """
+    if upto_as_of and as_of is not None and not members.empty:
+        t = pd.to_datetime(members["time"], errors="coerce")
+        members = members[t.notna() & (t <= pd.Timestamp(as_of))]
     rows = []
     if members.empty:
         return pd.DataFrame(
@@ -123,11 +169,12 @@ def summarize_incidents(
         callers = [r.get("caller") for r in g if isinstance(r.get("caller"), str) and r.get("caller")]
         # Complaints without a caller id count as distinct callers (each a different person).
         n_callers = len(set(callers)) + (n - len(callers))
+        per_caller = [*Counter(callers).values(), *([1] * (n - len(callers)))]
         likes = int(sum(_int(r.get("likes")) for r in g))
         ts = [r["_t"] for r in g if not pd.isna(r["_t"])]
         first, last = (min(ts), max(ts)) if ts else (None, None)
         span = (last - first) / timedelta(days=1) if ts else 0.0
-        growth = growth_ratio(ts, as_of) if ts else 1.0
+        growth = growth_ratio(ts, as_of, growth_days) if ts else 1.0
         member_kws = [as_list(r.get("keywords")) for r in g]
         kw_counts: Counter[str] = Counter()
         for kws in member_kws:
@@ -156,7 +203,7 @@ def summarize_incidents(
                 "n_callers": n_callers,
                 "likes": likes,
                 "growth": round(growth, 4),
-                "heat": round(heat_score(n, n_callers, likes, span, growth), 4),
+                "heat": round(heat_score(n, n_callers, likes, span, growth, per_caller=per_caller), 4),
                 "urgency": urg,
                 "keywords": keywords,
                 "description": mask_pii(description),
