@@ -30,15 +30,24 @@ days (an incident alert: the incident's complaints in its window); alerts on tou
 share at least half of the smaller one's complaints are one incident (a category, a district and
 their category × district all fire on the same complaints). The highest-scoring one stays
 (the most specific on a tie) and lists the others in ``related``. Without a store, nested series
-merge when the specific one carries at least half of the other's excess. Waves of the same
-incident within ``INCIDENT_GAP_DAYS`` (30) are one incident alert. Examples and keywords come
+merge when the specific one carries at least half of the other's excess
+(``same_incident_share``). Waves of the same incident within ``incident_gap_days`` (30) are one
+incident alert. Examples and keywords come
 from the alert's own complaints: keywords are their top TF-IDF terms that two of them share,
 examples the complaints carrying most keywords, and only keywords seen in an example are kept.
 
+Coherence (store runs). A series alert stays only when its excess is one issue repeated, not a
+busy day of unrelated posts (the category bursts of the Teddy backtest, bench/data/
+alert_verdicts.md): its complaints that share a store incident or a near-duplicate title
+(character-bigram Jaccard >= ``title_similarity`` without place codes and request words, found
+with MinHash LSH) with another of its complaints must be at least ``coherent_share`` (half) of
+its excess. Incident alerts are coherent by construction. Without a store nothing is checked.
+
 Ranking. ``score = min(-log10(p), score_cap) × log(1 + size)`` where ``p`` is the upper-tail
 probability of the peak day (the most surprising day) under the expected count and ``size`` is
-the excess over expected summed over the alert's days: both surprise and volume count, and a
-surge that lasts ranks above a one-day blip of the same height.
+the excess over expected summed over the alert's days (with a store, for series alerts: the
+coherent excess, at most the excess): both surprise and volume count, and a surge that lasts
+ranks above a one-day blip of the same height.
 
 Deduplication. Days on which the same series (or incident) fires, with at most ``gap_days``
 quiet days between them, form one alert with ``first_seen`` / ``last_seen``; its id is a hash of
