@@ -30,15 +30,24 @@ days (an incident alert: the incident's complaints in its window); alerts on tou
 share at least half of the smaller one's complaints are one incident (a category, a district and
 their category × district all fire on the same complaints). The highest-scoring one stays
 (the most specific on a tie) and lists the others in ``related``. Without a store, nested series
-merge when the specific one carries at least half of the other's excess. Waves of the same
-incident within ``INCIDENT_GAP_DAYS`` (30) are one incident alert. Examples and keywords come
+merge when the specific one carries at least half of the other's excess
+(``same_incident_share``). Waves of the same incident within ``incident_gap_days`` (30) are one
+incident alert. Examples and keywords come
 from the alert's own complaints: keywords are their top TF-IDF terms that two of them share,
 examples the complaints carrying most keywords, and only keywords seen in an example are kept.
 
+Coherence (store runs). A series alert stays only when its excess is one issue repeated, not a
+busy day of unrelated posts (the category bursts of the Teddy backtest, bench/data/
+alert_verdicts.md): its complaints that share a store incident or a near-duplicate title
+(character-bigram Jaccard >= ``title_similarity`` without place codes and request words, found
+with MinHash LSH) with another of its complaints must be at least ``coherent_share`` (half) of
+its excess. Incident alerts are coherent by construction. Without a store nothing is checked.
+
 Ranking. ``score = min(-log10(p), score_cap) × log(1 + size)`` where ``p`` is the upper-tail
 probability of the peak day (the most surprising day) under the expected count and ``size`` is
-the excess over expected summed over the alert's days: both surprise and volume count, and a
-surge that lasts ranks above a one-day blip of the same height.
+the excess over expected summed over the alert's days (with a store, for series alerts: the
+coherent excess, at most the excess): both surprise and volume count, and a surge that lasts
+ranks above a one-day blip of the same height.
 
 Deduplication. Days on which the same series (or incident) fires, with at most ``gap_days``
 quiet days between them, form one alert with ``first_seen`` / ``last_seen``; its id is a hash of
@@ -52,6 +61,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -70,12 +81,13 @@ logger = logging.getLogger(__name__)
 # alerts (its complaints still count in their category's series). 未知 is what the events
 # package writes (``events.store.UNKNOWN_DISTRICT``).
 UNKNOWN_DISTRICTS = frozenset({"未知", "unknown", "none", "null", "n/a", "-", ""})
-# Two alerts on overlapping days are one incident when they share at least this share of the
-# smaller alert's complaints.
-SAME_INCIDENT_SHARE = 0.5
-# An incident that flares again within this many days is the same alert (丽发新城's three waves
-# over a month were three alerts): a dispatcher follows one incident, not each of its waves.
-INCIDENT_GAP_DAYS = 30
+# Anonymised place codes (A7县, A3区): every complaint of a district carries one, so it is neither
+# a keyword of a surge nor a sign that two titles are about one issue.
+PLACE_CODE = re.compile(r"[A-Za-z]\d+[区县市镇]?")
+# Words of the request type (反映…问题, 关于…的投诉): titles sharing only these are not one issue.
+TITLE_BOILERPLATE = re.compile(
+    r"关于|反映|咨询|投诉|举报|建议|请求|希望|求助|要求|问题|情况|事宜|市民|网友|的|了|请|[\W_]+"
+)
 
 
 def is_unknown_place(key: str) -> bool:
@@ -139,12 +151,14 @@ class Alert:
     related: list[str] = field(default_factory=list)
     # The complaints behind the alert: its series' complaints on its days (store runs only).
     complaint_ids: list[str] = field(default_factory=list)
+    # Excess explained by coherent complaints (store runs; see :func:`coherent_complaints`).
+    coherent: float | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The record :meth:`events.store.EventStore.upsert_alerts` takes."""
         rec = asdict(self)
         # The store's alerts table has no columns for these (yet): they live in memory only.
-        for name in ("days", "p_value", "related", "complaint_ids"):
+        for name in ("days", "p_value", "related", "complaint_ids", "coherent"):
             rec.pop(name)
         return rec
 
@@ -154,11 +168,16 @@ class Alert:
         )
         kw = f" [{', '.join(self.keywords[:5])}]" if self.keywords else ""
         also = f" (also {', '.join(self.related[:3])})" if self.related else ""
+        coh = (
+            f", coherent +{self.coherent:.0f}"
+            if self.coherent is not None and self.kind != "incident"
+            else ""
+        )
         # Two decimals below one call: a rate of 0.04 a day must not read as "expected 0.0".
         exp = f"{self.expected:.1f}" if self.expected >= 1 else f"{self.expected:.2f}"
         return (
             f"{self.score:6.1f}  {self.kind:<8} {self.series_key}  {span}: observed {self.observed:g} vs "
-            f"expected {exp} (upper {self.upper:g}), +{self.size:.0f} over {self.days} day(s){kw}{also}"
+            f"expected {exp} (upper {self.upper:g}), +{self.size:.0f} over {self.days} day(s){coh}{kw}{also}"
         )
 
 
@@ -335,7 +354,7 @@ def merge_hits(hits: list[Hit], config: AlertConfig, existing: list[Alert] | Non
 
 def _step(family: str, config: AlertConfig) -> pd.Timedelta:
     """Longest distance between two days of one alert."""
-    days = max(config.gap_days, INCIDENT_GAP_DAYS) if family == "incident" else config.gap_days
+    days = max(config.gap_days, config.incident_gap_days) if family == "incident" else config.gap_days
     return pd.Timedelta(days=days + 1)
 
 
@@ -357,7 +376,7 @@ def _alert_from_run(
             aid = a.alert_id
             first = min(first, a.first_seen[:10])
             break
-    surprise = min(-math.log10(max(peak.p_value, 1e-300)), config.score_cap)
+    surprise = _surprise(peak.p_value, config)
     kind = peak.kind if family == "series" else "incident"
     if family == "series" and any(h.kind == "interval" for h in run):
         kind = "interval"
@@ -381,6 +400,10 @@ def _alert_from_run(
         p_value=float(peak.p_value),
         incident_ids=[key] if family == "incident" else [],
     )
+
+
+def _surprise(p_value: float, config: AlertConfig) -> float:
+    return min(-math.log10(max(p_value, 1e-300)), config.score_cap)
 
 
 def detect_alerts(
@@ -441,10 +464,12 @@ def _nested(child: str, parent: str) -> bool:
     return all(c.get(k) == v for k, v in p.items())
 
 
-def _same_incident(a: Alert, b: Alert, members: dict[int, set[str]] | None, ia: int, ib: int) -> bool:
+def _same_incident(
+    a: Alert, b: Alert, members: dict[int, set[str]] | None, ia: int, ib: int, config: AlertConfig
+) -> bool:
     if members is not None and members.get(ia) and members.get(ib):
         shared = len(members[ia] & members[ib])
-        return shared >= SAME_INCIDENT_SHARE * min(len(members[ia]), len(members[ib]))
+        return shared >= config.same_incident_share * min(len(members[ia]), len(members[ib]))
     if a.incident_ids and set(a.incident_ids) & set(b.incident_ids):
         return True
     # Without complaints: the surge of a series also shows on the series that contain it; it is
@@ -452,9 +477,9 @@ def _same_incident(a: Alert, b: Alert, members: dict[int, set[str]] | None, ia: 
     if a.series_key == b.series_key:
         return a.kind == "incident" or b.kind == "incident"
     if _nested(a.series_key, b.series_key):
-        return a.size >= SAME_INCIDENT_SHARE * b.size
+        return a.size >= config.same_incident_share * b.size
     if _nested(b.series_key, a.series_key):
-        return b.size >= SAME_INCIDENT_SHARE * a.size
+        return b.size >= config.same_incident_share * a.size
     return False
 
 
@@ -464,7 +489,7 @@ def dedupe_alerts(
     """One alert per incident: alerts on touching days that come from the same complaints merge.
 
     ``members`` maps an alert's position in ``alerts`` to its complaint ids (from the store):
-    two alerts are the same incident when they share at least ``SAME_INCIDENT_SHARE`` of the
+    two alerts are the same incident when they share at least ``same_incident_share`` of the
     smaller one's complaints (or an incident). Without complaints, nested series whose excess is
     mostly the specific one's are merged. The group keeps its highest-scoring alert (the most
     specific on a tie) and lists the others in ``related``; incident ids are pooled.
@@ -480,7 +505,7 @@ def dedupe_alerts(
     for i, a in enumerate(alerts):
         for j in range(i + 1, len(alerts)):
             b = alerts[j]
-            if _days_touch(a, b, config) and _same_incident(a, b, members, i, j):
+            if _days_touch(a, b, config) and _same_incident(a, b, members, i, j, config):
                 parent[find(i)] = find(j)
     groups: dict[int, list[int]] = {}
     for i in range(len(alerts)):
@@ -783,7 +808,7 @@ def describe_members(
     inc = members["incident_id"].where(members["incident_id"].notna(), None)
     sizes = Counter(i for i in inc if isinstance(i, str) and i)
     incident_ids = [i for i, _ in sizes.most_common(config.max_incidents)]
-    candidates = [w for w, _ in model.top_terms(docs, config.keywords * 4)]
+    candidates = [w for w, _ in model.top_terms(docs, config.keywords * 4) if not PLACE_CODE.fullmatch(w)]
     min_docs = 2 if len(docs) >= 2 else 1
     candidates = [w for w in candidates if sum(w in d for d in docs) >= min_docs] or candidates
     order = sorted(
@@ -807,6 +832,101 @@ def describe_members(
     keywords = [w for w in candidates if any(w in docs[k] for k in chosen)][: config.keywords]
     examples = [mask_pii(_example(members["title"].iloc[k], members["text"].iloc[k])) for k in chosen]
     return examples, keywords, incident_ids
+
+
+def _title_shingles(title: Any) -> frozenset[str]:
+    """Character bigrams of a title without place codes and request-type words."""
+    t = "" if title is None or (isinstance(title, float) and math.isnan(title)) else str(title)
+    parts = TITLE_BOILERPLATE.sub(" ", PLACE_CODE.sub(" ", t)).split()
+    return frozenset(p[i : i + 2] for p in parts for i in range(len(p) - 1))
+
+
+# MinHash LSH over title bigrams: 16 bands of 2 rows find a pair of Jaccard 0.5 with probability
+# 0.99 while each title is hashed once (linear); candidates are then checked exactly.
+_MINHASH_BANDS, _MINHASH_ROWS = 16, 2
+_MINHASH_PRIME = (1 << 31) - 1
+_MINHASH_A = np.random.default_rng(13).integers(1, _MINHASH_PRIME, _MINHASH_BANDS * _MINHASH_ROWS)
+_MINHASH_B = np.random.default_rng(14).integers(0, _MINHASH_PRIME, _MINHASH_BANDS * _MINHASH_ROWS)
+
+
+def near_duplicate_pairs(titles: list[Any], threshold: float) -> list[tuple[int, int]]:
+    """Pairs of positions whose titles' bigram Jaccard similarity is at least ``threshold``.
+
+    Titles with fewer than three bigrams left (``反映噪音问题`` -> ``噪音``) say too little about a
+    place or an issue to call two complaints one, and are skipped.
+    """
+    shingles = [_title_shingles(t) for t in titles]
+    buckets: dict[tuple[int, bytes], list[int]] = {}
+    for i, sh in enumerate(shingles):
+        if len(sh) < 3:
+            continue
+        h = np.array([zlib.crc32(x.encode("utf-8")) for x in sh], dtype=np.int64)
+        sig = ((np.outer(_MINHASH_A, h) + _MINHASH_B[:, None]) % _MINHASH_PRIME).min(axis=1)
+        for b in range(_MINHASH_BANDS):
+            band = sig[b * _MINHASH_ROWS : (b + 1) * _MINHASH_ROWS].tobytes()
+            buckets.setdefault((b, band), []).append(i)
+    pairs: set[tuple[int, int]] = set()
+    for idx in buckets.values():
+        for x, i in enumerate(idx):
+            for j in idx[x + 1 :]:
+                if (i, j) in pairs:
+                    continue
+                a, b = shingles[i], shingles[j]
+                if len(a & b) >= threshold * len(a | b):
+                    pairs.add((i, j))
+    return sorted(pairs)
+
+
+def coherent_complaints(members: pd.DataFrame, config: AlertConfig) -> set[str]:
+    """Ids of an alert's complaints that share a store incident or a near-duplicate title with
+    another of its complaints: the part of a surge that is one issue repeated, not a busy day."""
+    if members.empty:
+        return set()
+    n = len(members)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for k, inc in enumerate(members["incident_id"]):
+        if isinstance(inc, str) and inc:
+            parent[find(k)] = find(first.setdefault(inc, k))
+    for i, j in near_duplicate_pairs(list(members["title"]), config.title_similarity):
+        parent[find(i)] = find(j)
+    sizes = Counter(find(k) for k in range(n))
+    ids = list(members["id"])
+    return {str(ids[k]) for k in range(n) if sizes[find(k)] >= 2}
+
+
+def keep_coherent(
+    alerts: list[Alert], found: dict[int, pd.DataFrame], config: AlertConfig
+) -> tuple[list[Alert], dict[int, pd.DataFrame]]:
+    """Drop series alerts whose excess is not coherent; score the rest by their coherent excess.
+
+    A series alert stays when its coherent complaints (:func:`coherent_complaints`) are at least
+    ``coherent_share`` of its excess; its score's volume term is then the coherent excess (capped
+    at the excess) instead of the raw one, so a repeated issue outranks a busier day of unrelated
+    posts. Incident alerts are one incident by construction and keep their score.
+    """
+    kept: list[Alert] = []
+    members: dict[int, pd.DataFrame] = {}
+    for i, a in enumerate(alerts):
+        if a.kind != "incident":
+            coherent = min(float(len(coherent_complaints(found[i], config))), a.size)
+            if coherent < config.coherent_share * a.size or coherent <= 0:
+                logger.debug("alert %s dropped: coherent +%.0f of +%.0f", a.series_key, coherent, a.size)
+                continue
+            a.coherent = coherent
+            a.score = round(_surprise(a.p_value, config) * math.log1p(coherent), 3)
+        else:
+            a.coherent = a.size
+        members[len(kept)] = found[i]
+        kept.append(a)
+    return kept, members
 
 
 def scan_alerts(
@@ -848,6 +968,7 @@ def scan_alerts(
         alerts = dedupe_alerts(alerts, config)
         return enrich_alerts(store, alerts, config) if has_incidents else alerts
     found = {i: alert_members(complaints, a, config) for i, a in enumerate(alerts)}
+    alerts, found = keep_coherent(alerts, found, config)
     alerts = dedupe_alerts(alerts, config, {i: set(m["id"]) for i, m in found.items()})
     model = keyword_model(complaints)
     for a in alerts:
@@ -900,7 +1021,7 @@ def run_alerts(
     lookback = pd.Timedelta(days=days + config.gap_days + 1)
     stored = store.read_alerts(since=f"{end - lookback - pd.Timedelta(days=90):%Y-%m-%d}", limit=None)
     # Incident alerts stay open longer: a wave of the same incident continues its alert.
-    incident_lookback = pd.Timedelta(days=days + max(config.gap_days, INCIDENT_GAP_DAYS) + 1)
+    incident_lookback = pd.Timedelta(days=days + max(config.gap_days, config.incident_gap_days) + 1)
     existing = [
         a
         for a in _as_alerts(stored)

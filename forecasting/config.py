@@ -173,6 +173,18 @@ class AlertConfig(_JsonConfig):
     keywords: int = 5
     max_incidents: int = 5
     score_cap: float = 12.0
+    # Two alerts on touching days are one incident when they share at least this share of the
+    # smaller alert's complaints.
+    same_incident_share: float = 0.5
+    # An incident that flares again within this many days is the same alert (丽发新城's three
+    # waves over a month were three alerts): a dispatcher follows one incident, not each wave.
+    incident_gap_days: int = 30
+    # A series alert needs coherent complaints (in a store incident or with a near-duplicate
+    # title, groups of two or more) for at least this share of its excess: category bursts on
+    # the Teddy board fired on busy days of unrelated posts (bench/data/alert_verdicts.md).
+    coherent_share: float = 0.5
+    # Character-bigram Jaccard similarity at which two titles are near-duplicates.
+    title_similarity: float = 0.5
 
     def __post_init__(self) -> None:
         from forecasting.signals import LEVELS
@@ -192,6 +204,10 @@ class AlertConfig(_JsonConfig):
             raise ConfigError("gap_days must be >= 0 and incident_window_days >= 1")
         if self.min_count < 0 or self.min_excess < 0:
             raise ConfigError("min_count and min_excess must be >= 0")
+        if not 0 < self.same_incident_share <= 1 or not 0 <= self.coherent_share <= 1:
+            raise ConfigError("same_incident_share must be in (0, 1] and coherent_share in [0, 1]")
+        if not 0 < self.title_similarity <= 1 or self.incident_gap_days < 0:
+            raise ConfigError("title_similarity must be in (0, 1] and incident_gap_days >= 0")
         self.levels = tuple(self.levels)
 
 

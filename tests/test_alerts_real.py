@@ -8,10 +8,13 @@ import pandas as pd
 import pytest
 
 from forecasting.alerts import (
+    Alert,
     Hit,
     _nb_interval,
     burst_baseline,
+    coherent_complaints,
     detect_alerts,
+    keep_coherent,
     merge_hits,
     run_alerts,
 )
@@ -222,3 +225,153 @@ def test_examples_and_keywords_come_from_the_same_complaints(store_alerts) -> No
         assert ((members["time"] >= start - pd.Timedelta(days=3)) & (members["time"] < end)).all()
     surge = next(a for a in alerts if "INC-LF" in a.incident_ids)
     assert {"丽发新城", "停水"} & set(surge.keywords) or any("停水" in k for k in surge.keywords)
+
+
+# -- coherence (round 2): a surge is one issue repeated, not a busy day of unrelated posts ------
+
+CATS = ("城乡建设", "供水", "交通")
+DISTS = ("江北区", "渝中区", "A3区")
+BUSY_DAY, DUP_DAY = 80, 85
+DUP_TITLES = [
+    "金沙湾小区电梯停运三天无人维修",
+    "金沙湾小区电梯停运无人维修",
+    "金沙湾小区电梯又停运了无人维修",
+    "金沙湾小区3栋电梯停运三天",
+    "金沙湾小区电梯停运三天物业不管",
+    "金沙湾小区电梯停运三天无人处理",
+    "金沙湾小区电梯停运已经三天",
+    "金沙湾小区电梯停运三天无人维修老人下不了楼",
+    "金沙湾小区电梯停运三天了",
+    "金沙湾小区电梯停运无人维修物业失职",
+    "金沙湾小区电梯停运三天何时修好",
+    "金沙湾小区电梯停运三天怎么办",
+]
+
+
+def _random_title(rng: np.random.Generator, n: int = 8) -> str:
+    # Random CJK characters: titles that share no issue (and almost no bigram).
+    return "".join(chr(0x4E00 + int(c)) for c in rng.integers(0, 20000, n))
+
+
+def _busy_day_complaints(seed: int = 3) -> pd.DataFrame:
+    """90 days of unrelated complaints (each its own incident) in three categories; on BUSY_DAY
+    城乡建设 gets 16 more unrelated ones, on DUP_DAY 供水 gets 12 near-duplicate titles (each its
+    own incident, so only the titles tie them)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def add(day: int, cat: str, title: str) -> None:
+        n = len(rows)
+        rows.append(
+            {
+                "id": f"b{n:05d}",
+                "time": START + pd.Timedelta(days=day, hours=9 + n % 8),
+                "category": cat,
+                "district": DISTS[n % len(DISTS)],
+                "incident_id": f"single-{n}",
+                "title": title,
+                "text": f"{title}，{_random_title(rng, 20)}",
+            }
+        )
+
+    for day in range(90):
+        for cat in CATS:
+            for _ in range(rng.poisson(3.0)):
+                add(day, cat, _random_title(rng))
+    for _ in range(16):
+        add(BUSY_DAY, "城乡建设", _random_title(rng))
+    for title in DUP_TITLES:
+        add(DUP_DAY, "供水", f"A3区{title}")
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def busy_alerts() -> list:
+    pytest.importorskip("jieba")
+    store = ComplaintStore(_busy_day_complaints())
+    config = AlertConfig(levels=("category",))
+    return run_alerts(store, date=START + pd.Timedelta(days=89), days=30, config=config, write=False)
+
+
+def test_busy_day_of_unrelated_complaints_raises_no_category_alert(busy_alerts) -> None:
+    # Before: "category=城乡建设" fired on BUSY_DAY (observed ~19 vs expected ~3), as 11 of the
+    # 20 top Teddy alerts did on busy posting days; its excess has nothing in common.
+    busy = START + pd.Timedelta(days=BUSY_DAY)
+    hit = [
+        a
+        for a in busy_alerts
+        if a.series_key == "category=城乡建设"
+        and pd.Timestamp(a.first_seen) <= busy <= pd.Timestamp(a.last_seen)
+    ]
+    assert hit == [], [a.describe() for a in hit]
+
+
+def test_burst_of_near_duplicate_titles_raises_an_alert(busy_alerts) -> None:
+    day = f"{START + pd.Timedelta(days=DUP_DAY):%Y-%m-%d}"
+    hit = [a for a in busy_alerts if a.series_key == "category=供水" and a.first_seen <= day <= a.last_seen]
+    assert len(hit) == 1, [a.describe() for a in busy_alerts]
+    a = hit[0]
+    assert a.coherent is not None and a.coherent >= 0.5 * a.size
+    assert any("金沙湾" in ex for ex in a.examples)
+    # the anonymised district code every one of them carries is no keyword
+    assert not any(k.upper().startswith("A3") for k in a.keywords)
+
+
+def test_near_duplicate_titles_and_incidents_are_coherent_unrelated_ones_are_not() -> None:
+    rng = np.random.default_rng(0)
+    titles = [*DUP_TITLES[:3], "反映噪音问题", "反映噪音问题", *(_random_title(rng) for _ in range(4))]
+    members = pd.DataFrame(
+        {
+            "id": [f"m{i}" for i in range(len(titles) + 2)],
+            "incident_id": [f"s{i}" for i in range(len(titles))] + ["INC-9", "INC-9"],
+            "title": [*titles, _random_title(rng), _random_title(rng)],
+        }
+    )
+    # three near-duplicate titles and two members of one incident; a bare "反映噪音问题" twice
+    # (only the request words and one noun) says nothing about one place
+    assert coherent_complaints(members, AlertConfig()) == {"m0", "m1", "m2", "m9", "m10"}
+
+
+def _alert(key: str, size: float, p: float) -> Alert:
+    return Alert(
+        alert_id=key,
+        date="2025-06-01",
+        series_key=key,
+        kind="burst",
+        observed=size + 5,
+        expected=5,
+        lower=1,
+        upper=9,
+        size=size,
+        growth=2,
+        score=round(min(-np.log10(p), 12) * np.log1p(size), 3),
+        first_seen="2025-06-01",
+        last_seen="2025-06-01",
+        p_value=p,
+    )
+
+
+def test_ranking_follows_the_coherent_excess_not_the_raw_count() -> None:
+    rng = np.random.default_rng(1)
+
+    def members(n_dup: int, n_other: int) -> pd.DataFrame:
+        titles = [*DUP_TITLES[:n_dup], *(_random_title(rng) for _ in range(n_other))]
+        return pd.DataFrame(
+            {
+                "id": [f"x{k}-{rng.integers(1e9)}" for k in range(len(titles))],
+                "incident_id": None,
+                "title": titles,
+            }
+        )
+
+    busy = _alert("category=城乡建设", 20, 1e-6)  # +20, 11 of them one issue
+    focused = _alert("category=供水|district=江北区", 12, 1e-6)  # +12, all one issue
+    noise = _alert("category=交通", 30, 1e-6)  # +30, nothing in common
+    assert busy.score > focused.score  # by the raw count the busier day ranked first
+    kept, found = keep_coherent(
+        [noise, busy, focused], {0: members(0, 35), 1: members(11, 14), 2: members(12, 5)}, AlertConfig()
+    )
+    assert [a.series_key for a in kept] == ["category=城乡建设", "category=供水|district=江北区"]
+    assert (busy.coherent, focused.coherent) == (11, 12)
+    assert focused.score > busy.score
+    assert len(found[0]) == 25 and len(found[1]) == 17
