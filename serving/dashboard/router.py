@@ -177,11 +177,11 @@ def overview(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQu
     t = strings(lang)
     at = _as_of(request, as_of)
     notes: list[str] = []
-    values = data.series_values(store, fc, at.day)
-    volume = data.volume_table(fc, values, at) if fc is not None else []
+    fcs = data.Forecasts(fc, data.series_values(store, fc, at.day))
+    volume = data.volume_table(fcs, at) if fc is not None else []
     if fc is None:
         notes.append(t["no_forecaster"])
-    figure = data.series_figure(fc, values, "total", at, t) if len(values) else None
+    figure = data.series_figure(fcs, "total", at, t)
     hot, alerts, risk = [], [], None
     if store is not None:
         hot = hot_issues(store, at.ts, window_days=data.WEEK, top=10)
@@ -256,8 +256,7 @@ def grid(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQuery)
 
     store, fc, _, _ = _state(request)
     at = _as_of(request, as_of)
-    values = data.series_values(store, fc, at.day) if fc is not None or store is not None else None
-    g = data.grid(fc, store, values if values is not None else __import__("pandas").DataFrame(), at)
+    g = data.grid(data.Forecasts(fc, data.series_values(store, fc, at.day)), store, at)
     return _render(request, "grid.html", "grid", at, lang, grid=g, no_store=store is None)
 
 
@@ -280,9 +279,9 @@ def forecasts(
         raise ServiceError(
             f"unknown series {mask_excerpt(series)!r}", status_code=404, error_type="unknown_series"
         )
-    values = data.series_values(store, fc, at.day)
-    figure = data.series_figure(fc, values, series, at, strings(lang))
-    ahead = data.forecast_after(fc, values, series, at.day, fc.config.horizon)
+    fcs = data.Forecasts(fc, data.series_values(store, fc, at.day))
+    figure = data.series_figure(fcs, series, at, strings(lang))
+    ahead = fcs.after(series, at.day, fc.config.horizon)
     sm = fc.models[series]
     level_metrics = (fc.metrics.get("levels") or {}).get(sm.level) if isinstance(fc.metrics, dict) else None
     model = {
