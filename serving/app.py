@@ -89,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (events, forecast):
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
     _install_docs(app)
-    from serving.dashboard import router as dashboard_router, static_router
+    from serving.dashboard import router as dashboard_router
+    from serving.dashboard import static_router
 
     app.include_router(dashboard_router)
     app.include_router(static_router)

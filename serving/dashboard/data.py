@@ -183,7 +183,9 @@ def _band(table: pd.DataFrame | None, rows: slice) -> dict[str, float] | None:
         return None
     part = table.iloc[rows]
     # Summed daily bounds overstate the spread of a sum: a conservative band, as in the summary.
-    return {c: round(float(part[c].sum()), 1) for c in part.columns if c == "mean" or c[:5] in ("lower", "upper")}
+    return {
+        c: round(float(part[c].sum()), 1) for c in part.columns if c == "mean" or c[:5] in ("lower", "upper")
+    }
 
 
 def _status(actual: float, band: dict[str, float] | None) -> str:
@@ -251,7 +253,10 @@ def series_figure(
     before = fcs.after(key, as_of.week_start - pd.Timedelta(days=1), WEEK)
     ahead_days = horizon or (forecaster.config.horizon if forecaster is not None else WEEK)
     ahead = fcs.after(key, as_of.day, ahead_days)
-    for table, name, colour in ((before, labels["expected"], "#c55a11"), (ahead, labels["forecast"], "#548235")):
+    for table, name, colour in (
+        (before, labels["expected"], "#c55a11"),
+        (ahead, labels["forecast"], "#548235"),
+    ):
         if table is None:
             continue
         fx = list(table["date"])
@@ -305,7 +310,9 @@ def grid(fcs: Forecasts, store: Any, as_of: AsOf) -> dict[str, Any]:
         sig = pd.DataFrame(columns=["date", "category", "district", "calls"])
     if len(sig) == 0:
         return {"categories": [], "districts": [], "cells": {}, "max": 0}
-    sig = sig.assign(date=pd.to_datetime(sig["date"]), calls=pd.to_numeric(sig["calls"], errors="coerce").fillna(0))
+    sig = sig.assign(
+        date=pd.to_datetime(sig["date"]), calls=pd.to_numeric(sig["calls"], errors="coerce").fillna(0)
+    )
     this = sig[sig["date"] >= start].groupby(["district", "category"])["calls"].sum()
     prior = sig[sig["date"] < start].groupby(["district", "category"])["calls"].sum() / 4.0
     categories = sorted(sig["category"].astype(str).unique())
@@ -359,7 +366,11 @@ def incidents(
     page_size: int = PAGE_SIZE,
 ) -> dict[str, Any]:
     """Incidents active in the date range (up to as-of), hottest first, filtered, one page."""
-    end = min(until + pd.Timedelta(days=1) - pd.Timedelta(seconds=1), as_of.ts) if until is not None else as_of.ts
+    end = (
+        min(until + pd.Timedelta(days=1) - pd.Timedelta(seconds=1), as_of.ts)
+        if until is not None
+        else as_of.ts
+    )
     frame = store.read_incidents(
         since=None if since is None else since.to_pydatetime(),
         until=end.to_pydatetime(),
@@ -383,7 +394,12 @@ def incidents(
     pages = max(1, math.ceil(total / page_size))
     page = min(max(page, 1), pages)
     part = frame.iloc[(page - 1) * page_size : page * page_size]
-    return {"rows": [_incident(r) for r in part.to_dict(orient="records")], "total": total, "page": page, "pages": pages}
+    return {
+        "rows": [_incident(r) for r in part.to_dict(orient="records")],
+        "total": total,
+        "page": page,
+        "pages": pages,
+    }
 
 
 def _incident(r: dict[str, Any]) -> dict[str, Any]:
@@ -439,7 +455,11 @@ def incident_detail(store: Any, incident_id: str, as_of: AsOf) -> dict[str, Any]
         for m in members.to_dict(orient="records")
     ]
     out["n_as_of"] = len(out["members"])
-    daily = pd.Series(1, index=pd.to_datetime(members["time"]).dt.normalize()).groupby(level=0).sum() if len(members) else None
+    daily = (
+        pd.Series(1, index=pd.to_datetime(members["time"]).dt.normalize()).groupby(level=0).sum()
+        if len(members)
+        else None
+    )
     out["timeline"] = (
         None
         if daily is None
@@ -491,7 +511,9 @@ def open_alerts(store: Any, as_of: AsOf, window_days: int = WEEK) -> list[dict[s
 # -- reply risk --------------------------------------------------------------------------------
 
 
-def reply_risk(survival: Any, store: Any, as_of: AsOf, *, page: int = 1, page_size: int = PAGE_SIZE) -> dict[str, Any]:
+def reply_risk(
+    survival: Any, store: Any, as_of: AsOf, *, page: int = 1, page_size: int = PAGE_SIZE
+) -> dict[str, Any]:
     """Open cases at as-of (store complaints of the last 30 days, no reply recorded), riskiest first."""
     from forecasting.summary import OPEN_WINDOW_DAYS, store_open_cases
 
@@ -552,7 +574,9 @@ def model_info(engine: Any, store: Any, as_of: AsOf) -> dict[str, Any]:
             except (OSError, ValueError):
                 ev = {}
             if ev:
-                out["eval"] = {k: _num(ev.get(k)) for k in ("n", "accuracy", "macro_f1", "weighted_f1", "top2_accuracy")}
+                out["eval"] = {
+                    k: _num(ev.get(k)) for k in ("n", "accuracy", "macro_f1", "weighted_f1", "top2_accuracy")
+                }
                 out["per_class"] = [
                     {"label": k, **{m: _num(v.get(m)) for m in ("precision", "recall", "f1", "support")}}
                     for k, v in (ev.get("per_class") or {}).items()

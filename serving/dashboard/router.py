@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -68,7 +69,9 @@ async def require_dashboard_key(request: Request) -> None:
         )
 
 
-router = APIRouter(prefix="/dashboard", include_in_schema=False, dependencies=[Depends(require_dashboard_key)])
+router = APIRouter(
+    prefix="/dashboard", include_in_schema=False, dependencies=[Depends(require_dashboard_key)]
+)
 static_router = APIRouter(prefix="/dashboard/static", include_in_schema=False)
 
 
@@ -129,7 +132,9 @@ def _as_of(request: Request, value: str | None) -> Any:
     return data.resolve(value or None, store, forecaster)
 
 
-def _render(request: Request, template: str, view: str, as_of: Any, lang: str, **context: Any) -> HTMLResponse:
+def _render(
+    request: Request, template: str, view: str, as_of: Any, lang: str, **context: Any
+) -> HTMLResponse:
     lang = lang if lang in LANGS else "zh"
     params = dict(request.query_params)
 
@@ -143,17 +148,21 @@ def _render(request: Request, template: str, view: str, as_of: Any, lang: str, *
         q = {**params, "page": str(page)}
         return f"{request.url.path}?{urlencode(q)}"
 
-    html = _env().get_template(template).render(
-        lang_link=f"{request.url.path}?{urlencode({**params, 'lang': strings(lang)['lang_other_code']})}",
-        t=strings(lang),
-        lang=lang,
-        view=view,
-        as_of=as_of,
-        link=link,
-        page_link=page_link,
-        # Missing query parameters read as "" in templates (which are strict about other names).
-        params=defaultdict(str, params),
-        **context,
+    html = (
+        _env()
+        .get_template(template)
+        .render(
+            lang_link=f"{request.url.path}?{urlencode({**params, 'lang': strings(lang)['lang_other_code']})}",
+            t=strings(lang),
+            lang=lang,
+            view=view,
+            as_of=as_of,
+            link=link,
+            page_link=page_link,
+            # Missing query parameters read as "" in templates (which are strict about other names).
+            params=defaultdict(str, params),
+            **context,
+        )
     )
     return HTMLResponse(html)
 
@@ -219,7 +228,17 @@ def incidents(
     if start is not None and end is not None and start > end:
         raise InvalidInput(f"since {start:%Y-%m-%d} is after until {end:%Y-%m-%d}")
     result = (
-        data.incidents(store, at, category=category, district=district, urgency=urgency, since=start, until=end, q=q, page=page)
+        data.incidents(
+            store,
+            at,
+            category=category,
+            district=district,
+            urgency=urgency,
+            since=start,
+            until=end,
+            q=q,
+            page=page,
+        )
         if store is not None
         else {"rows": [], "total": 0, "page": 1, "pages": 1}
     )
@@ -246,7 +265,9 @@ def incident(
     at = _as_of(request, as_of)
     detail = data.incident_detail(store, incident_id, at)
     if detail is None:
-        raise ServiceError(f"no incident {mask_excerpt(incident_id)!r}", status_code=404, error_type="not_found")
+        raise ServiceError(
+            f"no incident {mask_excerpt(incident_id)!r}", status_code=404, error_type="not_found"
+        )
     return _render(request, "incident.html", "incidents", at, lang, inc=detail)
 
 
@@ -297,7 +318,10 @@ def forecasts(
 
 @router.get("/risk", response_class=HTMLResponse)
 def risk(
-    request: Request, as_of: str | None = AsOfQuery, lang: str = LangQuery, page: int = Query(1, ge=1, le=100_000)
+    request: Request,
+    as_of: str | None = AsOfQuery,
+    lang: str = LangQuery,
+    page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
     from serving.dashboard import data
 
