@@ -23,6 +23,7 @@ from nlp.pii import mask_pii
 WEEK = 7
 HISTORY_DAYS = 56
 PAGE_SIZE = 50
+MAX_DISTRICT_ROWS = 12
 URGENCIES = ("紧急", "较急", "一般")
 
 
@@ -210,8 +211,13 @@ def volume_table(fcs: Forecasts, as_of: AsOf) -> list[dict[str, Any]]:
     if len(values) == 0:
         return []
     day, start = as_of.day, as_of.week_start
-    keys = [k for k in values.columns if k == "total" or ("|" not in k)]
-    keys.sort(key=lambda k: (k != "total", not k.startswith("category="), k))
+    week_calls = values.loc[start:day].sum()
+    keys = [k for k in values.columns if k == "total" or k.startswith("category=")]
+    keys.sort(key=lambda k: (k != "total", k))
+    # The busiest districts only: a real city has dozens, mostly quiet (the grid shows them all).
+    districts = [k for k in values.columns if k.startswith("district=") and "|" not in k]
+    districts.sort(key=lambda k: (-float(week_calls.get(k, 0.0)), k))
+    keys += districts[:MAX_DISTRICT_ROWS]
     rows = []
     for key in keys:
         col = values[key]
@@ -521,7 +527,10 @@ def reply_risk(
     if len(cases) == 0:
         return {"rows": [], "total": 0, "page": 1, "pages": 1, "n_overdue": 0, "window": OPEN_WINDOW_DAYS}
     pred = survival.predict(cases, as_of=as_of.ts, open_only=True)
-    pred = pred.sort_values(["p_unanswered_at_deadline", "elapsed"], ascending=[False, False], kind="stable")
+    # Cases still in time first (they can be saved), riskiest first; then the overdue ones.
+    pred = pred.assign(_late=pred["overdue"].astype(bool)).sort_values(
+        ["_late", "p_unanswered_at_deadline", "elapsed"], ascending=[True, False, False], kind="stable"
+    )
     titles = dict(zip(cases["id"].astype(str), cases["title"].fillna("").astype(str), strict=True))
     total = len(pred)
     pages = max(1, math.ceil(total / page_size))
