@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -87,16 +88,40 @@ def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFram
     on, and may be newer), else the forecaster's training series.
     """
     from forecasting.config import ForecastConfig
-    from forecasting.signals import build_series, validate_signals
 
     cfg = forecaster.config if forecaster is not None else ForecastConfig()
     if store is not None:
-        frame = store.read_signals(end=f"{day:%Y-%m-%d}")
-        if frame is not None and len(frame):
-            clean = validate_signals(frame, source="store", target=cfg.target, gaps=cfg.gaps)
-            return build_series(clean, target=cfg.target, levels=cfg.levels).values.loc[:day]
+        # Building the series from 100k+ signal rows takes seconds: kept for SERIES_TTL_S while
+        # the store's row counts are unchanged (new complaints or signals change them).
+        counts = store.counts() if hasattr(store, "counts") else {}
+        key = (id(store), id(forecaster), day, counts.get("signals"), counts.get("complaints"))
+        now = time.monotonic()
+        with _CACHE_LOCK:
+            hit = _SERIES.get(key)
+        if hit is not None and now - hit[0] < SERIES_TTL_S:
+            return hit[1]
+        built = _store_series(store, cfg, day)
+        with _CACHE_LOCK:
+            _SERIES[key] = (now, built)
+            while len(_SERIES) > 16:
+                _SERIES.popitem(last=False)
+        return built
     if forecaster is not None:
         return forecaster.series.values.loc[:day]
+    return pd.DataFrame()
+
+
+SERIES_TTL_S = 300.0
+_SERIES: OrderedDict[tuple[Any, ...], tuple[float, pd.DataFrame]] = OrderedDict()
+
+
+def _store_series(store: Any, cfg: Any, day: pd.Timestamp) -> pd.DataFrame:
+    from forecasting.signals import build_series, validate_signals
+
+    frame = store.read_signals(end=f"{day:%Y-%m-%d}")
+    if frame is not None and len(frame):
+        clean = validate_signals(frame, source="store", target=cfg.target, gaps=cfg.gaps)
+        return build_series(clean, target=cfg.target, levels=cfg.levels).values.loc[:day]
     return pd.DataFrame()
 
 
