@@ -58,6 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "`/v1/*` routes need `Authorization: Bearer <key>`; `/health`, `/ready`, `/metrics` stay open."
         ),
         lifespan=lifespan,
+        # The default /docs loads swagger-ui from a CDN (a blank page on an intranet): served
+        # from the swagger-ui-bundle wheel instead, below. ReDoc has no packaged copy: off.
+        docs_url=None,
+        redoc_url=None,
     )
     state = app.state
     state.settings = settings
@@ -84,8 +88,59 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     for module in (events, forecast):
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    _install_docs(app)
+    from serving.dashboard import router as dashboard_router
+    from serving.dashboard import static_router
+
+    app.include_router(dashboard_router)
+    app.include_router(static_router)
     app.add_middleware(_RequestMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def _swagger_dir() -> Any:
+    """The swagger-ui files inside the ``swagger-ui-bundle`` wheel."""
+    from pathlib import Path
+
+    import swagger_ui_bundle
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs`` with swagger-ui served by the app itself (no CDN), and its assets."""
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.responses import FileResponse, HTMLResponse
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> Any:
+        media = DOCS_ASSETS.get(name)  # a whitelist: never a path taken from the request
+        path = _swagger_dir() / name if media else None
+        if path is None or not path.is_file():
+            raise StarletteHTTPException(404, "not found")
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "public, max-age=86400"})
 
 
 def app_from_env() -> FastAPI:

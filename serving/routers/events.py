@@ -48,6 +48,22 @@ def _parse_day(value: str | None, name: str) -> date | None:
     return None if ts is None else ts.to_pydatetime().date()
 
 
+AS_OF = "Decisions as of this date/time (default: the latest complaint in the store); nothing later is read."
+
+
+def _as_of(store: Any, value: str | None) -> tuple[Any, str]:
+    """The as-of time (422 on a bad date) and how it was chosen."""
+    from forecasting.asof import resolve_as_of
+
+    if value:
+        parse_time(value, "as_of")
+        return resolve_as_of(value)
+    try:
+        return resolve_as_of(None, store)
+    except ValueError:
+        return None, "empty store"
+
+
 def _rows(frame: Any) -> list[dict[str, Any]]:
     return [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
 
@@ -72,20 +88,29 @@ def list_incidents(
     min_complaints: int = Query(1, ge=1, le=MAX_COMPLAINTS, description="Smallest incident to list."),
     order: str = Query("heat", pattern="^(heat|last_seen|first_seen)$", description="heat or last_seen."),
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
+    as_of: str | None = Query(None, max_length=64, description=AS_OF),
 ) -> Any:
     store = _store(request)
     start = _parse_day(since, "since")
     end = _parse_day(until, "until")
+    ts, how = _as_of(store, as_of)
+    last = datetime.combine(end, datetime.max.time()) if end else None
+    if ts is not None:
+        last = min(last, ts.to_pydatetime()) if last else ts.to_pydatetime()
     frame = store.read_incidents(
         since=start,
-        until=datetime.combine(end, datetime.max.time()) if end else None,
+        until=last,
         category=category,
         district=district,
         min_complaints=min_complaints,
         limit=limit,
         order=order,
     )
-    return {"incidents": _incident_rows(frame), "count": len(frame)}
+    return {"incidents": _incident_rows(frame), "count": len(frame), **_as_of_fields(ts, how)}
+
+
+def _as_of_fields(ts: Any, how: str) -> dict[str, Any]:
+    return {"as_of": None if ts is None else f"{ts:%Y-%m-%d %H:%M:%S}", "as_of_source": how}
 
 
 @router.get("/v1/incidents/{incident_id}", summary="One incident with its member complaints (masked).")
@@ -112,13 +137,20 @@ def hot(
     category: str | None = Query(None),
     district: str | None = Query(None),
     min_complaints: int = Query(2, ge=1, le=MAX_COMPLAINTS),
+    as_of: str | None = Query(None, max_length=64, description=AS_OF),
 ) -> Any:
     store = _store(request)
     start = _parse_day(since, "since")
+    ts, how = _as_of(store, as_of)
     frame = store.read_hot(
-        top, since=start, category=category, district=district, min_complaints=min_complaints
+        top,
+        since=start,
+        until=None if ts is None else ts.to_pydatetime(),
+        category=category,
+        district=district,
+        min_complaints=min_complaints,
     )
-    return {"hot": _incident_rows(frame), "count": len(frame)}
+    return {"hot": _incident_rows(frame), "count": len(frame), **_as_of_fields(ts, how)}
 
 
 @router.get(

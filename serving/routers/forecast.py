@@ -72,6 +72,12 @@ def forecast(
     horizon: int | None = Query(
         None, ge=1, le=MAX_HORIZON, description="Days ahead (default: the fitted horizon)."
     ),
+    as_of: str | None = Query(
+        None,
+        max_length=64,
+        description="Forecast the days after this date from the history up to it (default: the "
+        "latest complaint in the store, else the forecaster's last day).",
+    ),
 ) -> Any:
     fc = getattr(request.app.state, "forecaster", None)
     if fc is None:
@@ -83,8 +89,15 @@ def forecast(
             status_code=404,
             error_type="unknown_series",
         )
+    from serving.dashboard import data
+
+    if as_of:
+        parse_time(as_of, "as_of")
+    store = getattr(request.app.state, "store", None)
     try:
-        table = fc.forecast_series(series, horizon)
+        at = data.resolve(as_of, store, fc)
+        values = data.series_values(store, fc, at.day)
+        table = data.Forecasts(fc, values).after(series, at.day, horizon or fc.config.horizon)
     except HotlineError as exc:
         raise _error(exc) from exc
     sm = fc.models[series]
@@ -98,6 +111,8 @@ def forecast(
         "mode": sm.mode,
         "interval": sm.interval,
         "train_end": f"{fc.end_date:%Y-%m-%d}",
+        "as_of": at.text,
+        "as_of_source": at.source,
         "points": points,
     }
 
@@ -107,13 +122,22 @@ def list_alerts(
     request: Request,
     since: str | None = Query(None, description="Only alerts for days on/after this date (YYYY-MM-DD)."),
     limit: int = Query(50, ge=1, le=1000),
+    as_of: str | None = Query(
+        None, max_length=64, description="Only alerts for days up to this date (default: no bound)."
+    ),
 ) -> Any:
     store = getattr(request.app.state, "store", None)
     if store is None:
         raise _unavailable("event store", "set HOTLINE_STORE_URL to the store written by `hotline events`")
     day = parse_time(since, "since", date_only=True)
+    last = parse_time(as_of, "as_of")
     try:
-        frame = store.read_alerts(since=None if day is None else f"{day:%Y-%m-%d}", limit=limit)
+        frame = store.read_alerts(
+            since=None if day is None else f"{day:%Y-%m-%d}", limit=None if last is not None else limit
+        )
+        if last is not None and len(frame):
+            # Alerts are per day: an as-of time includes its whole day.
+            frame = frame[pd.to_datetime(frame["date"]) <= last.normalize()].head(limit)
     except HotlineError as exc:
         raise _error(exc) from exc
     alerts = [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
