@@ -63,6 +63,7 @@ class EventsConfig:
     """Options of one ``hotline events`` run (saved in the run report)."""
 
     window_days: float = 30.0
+    # "default": China's administrative divisions + patterns; never the demo city's names.
     gazetteer: str | None = "default"
     top_k: int = 5
     method: str = "combined"
