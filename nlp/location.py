@@ -806,6 +806,15 @@ class Gazetteer:
             nxt = text[end : end + 1]
             if nxt and self.entries[surface][0].source == "admin" and surface[-1] + nxt in _ADMIN_GLUED:
                 continue
+            # 沿海城市 is "coastal cities", not 海城市: an admin name ending in 城市 right after
+            # another character is the word 城市.
+            if (
+                surface.endswith("城市")
+                and start
+                and _RE_HAN.match(text[start - 1])
+                and self.entries[surface][0].source == "admin"
+            ):
+                continue
             out.append((start, end, surface))
         return out
 

@@ -74,6 +74,7 @@ def test_real_divisions_recognised_and_normalised() -> None:
     # Glued into a longer word, or generic: not a district.
     assert ex.extract("浏阳市场门口占道经营").district == ""
     assert ex.extract("我们新城区的路灯坏了").district == ""
+    assert ex.extract("一批沿海城市发展迅速").district == ""  # not 海城市
     g = load_gazetteer("default")
     assert normalize_district("岳麓", g) == "岳麓区"
     assert normalize_district("A3区", g) == "A3区"
