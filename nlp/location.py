@@ -2,7 +2,8 @@
 
 Two sources, used together:
 
-* a **gazetteer** (``data/gazetteer.json`` by default, schema in ``data/README.md``): the city's
+* a **gazetteer** (by default China's administrative divisions, :func:`admin_gazetteer`; a
+  city's own file, schema in ``data/README.md``, e.g. learned by :func:`learn_gazetteer`): the city's
   districts, their streets and towns, the communities and residential compounds under each
   street, roads and landmarks. A gazetteer hit is exact and carries its parents, so a complaint
   that only names a compound still gets its street and district.
