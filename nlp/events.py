@@ -128,8 +128,9 @@ def _str(value: Any) -> str:
 class EventExtractor:
     """Extracts :class:`EventInfo` from complaint records.
 
-    ``gazetteer`` is a :class:`~nlp.location.Gazetteer`, a path, ``"default"``
-    (``data/gazetteer.json``) or ``None``/``"none"`` for patterns only. ``top_k`` keywords are
+    ``gazetteer`` is a :class:`~nlp.location.Gazetteer`, a path, ``"default"`` (China's
+    administrative divisions), ``"demo"`` (the sample city's ``data/gazetteer.json``) or
+    ``None``/``"none"`` for patterns only. ``top_k`` keywords are
     kept per complaint.
     """
 

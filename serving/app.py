@@ -237,7 +237,7 @@ async def _startup(app: FastAPI) -> None:
     )
     await state.batcher.start()
     if settings.event_fields:
-        state.event_fields = await asyncio.to_thread(_event_fields_function)
+        state.event_fields = await asyncio.to_thread(_event_fields_function, settings.gazetteer)
     state.store = _load_store(settings.store_url)
     state.forecaster = _load_dir("forecaster", settings.forecast_dir, _load_forecaster)
     state.survival = _load_dir("survival model", settings.survival_dir, _load_survival)
@@ -300,16 +300,19 @@ def _load_dir(what: str, directory: Any, loader: Callable[[Any], Any]) -> Any:
         return None
 
 
-def _event_fields_function() -> Callable[..., list[dict[str, Any]]] | None:
-    """``nlp.events.events_for_texts`` (texts -> event field dicts), warmed up."""
-    from nlp.events import events_for_texts
+def _event_fields_function(gazetteer: str = "default") -> Callable[..., list[dict[str, Any]]] | None:
+    """``nlp.events.events_for_texts`` (texts -> event field dicts) with the configured places, warmed up."""
+    from functools import partial
+
+    from nlp.events import EventExtractor, events_for_texts
 
     try:
-        events_for_texts(["预热"])  # loads jieba and the gazetteer now, not in the first request
+        fields = partial(events_for_texts, extractor=EventExtractor(gazetteer))
+        fields(["预热"])  # loads jieba and the gazetteer now, not in the first request
     except Exception:
         logger.warning("event field extraction does not work; event fields disabled", exc_info=True)
         return None
-    return events_for_texts
+    return fields
 
 
 # -- middleware --------------------------------------------------------------------------------------

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     event_fields: bool = Field(
         True, description="Add location/urgency/time/keyword fields when nlp.events exists."
     )
+    gazetteer: str = Field(
+        "default",
+        max_length=4096,
+        description="Places for the event fields: 'default' (China's administrative divisions), "
+        "'demo' (the sample city), 'none' (patterns only) or a gazetteer JSON "
+        "(`hotline gazetteer build`). Read once at start-up from the server's own configuration.",
+    )
     log_json: bool = Field(True, description="JSON-lines logs (set up by `hotline serve`).")
     log_level: str = Field("INFO", description="Root log level.")
 

@@ -129,3 +129,15 @@ def test_warns_when_gazetteer_covers_few_mentions(tmp_path: Path, caplog: pytest
     with caplog.at_level(logging.WARNING), EventStore(tmp_path / "ev2.db") as st:
         run_events(log, st, config=EventsConfig(progress=False))  # the national table: no city places
     assert not any("place mentions" in r.getMessage() for r in caplog.records)
+
+
+def test_service_event_fields_use_the_configured_gazetteer() -> None:
+    from serving.app import _event_fields_function
+
+    text = ["临港区港城街道的火车站门口垃圾堆积"]
+    demo = _event_fields_function("demo")
+    default = _event_fields_function("default")
+    assert demo is not None and default is not None
+    # The sample city's places only when the service is configured for the demo.
+    assert demo(text)[0]["location"]["district"] == "临港区"
+    assert "澜江" not in str(default(text)[0]["location"])
