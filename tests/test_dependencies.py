@@ -177,7 +177,9 @@ def _distributions_of(top: str) -> set[str]:
 def test_role_table_names_real_extras() -> None:
     extras = set(_project()["optional-dependencies"])
     roles = set().union(*MODULE_ROLES.values(), *IMPORT_ROLES.values())
-    assert roles - {"base"} <= extras, f"roles without an extra in pyproject.toml: {roles - extras - {'base'}}"
+    assert roles - {"base"} <= extras, (
+        f"roles without an extra in pyproject.toml: {roles - extras - {'base'}}"
+    )
 
 
 def test_every_import_is_declared_for_its_role() -> None:
@@ -185,11 +187,15 @@ def test_every_import_is_declared_for_its_role() -> None:
     for (module, top), where in sorted(_third_party_imports(PACKAGES).items()):
         dists = _distributions_of(top)
         if not dists:
-            problems.append(f"{where[0]}: `{top}` belongs to no installed distribution (declare it, reinstall)")
+            problems.append(
+                f"{where[0]}: `{top}` belongs to no installed distribution (declare it, reinstall)"
+            )
             continue
         for role in sorted(_roles_of(module, top)):
             if not dists & declared(role):
-                problems.append(f"{where[0]}: `{top}` ({', '.join(sorted(dists))}) is not declared for role {role}")
+                problems.append(
+                    f"{where[0]}: `{top}` ({', '.join(sorted(dists))}) is not declared for role {role}"
+                )
     assert not problems, "\n".join(problems)
 
 
@@ -271,4 +277,6 @@ def test_constraints_pin_every_declared_distribution(path: str) -> None:
     missing = (declared("dev") | declared("postgres")) - set(pins)
     assert not missing, f"{path} pins nothing for {sorted(missing)} (regenerate it: docs/install.md)"
     assert all(pins.values()), "every line of the constraints file is name==version"
-    assert pins["torch"] == "2.13.0", "torch stays pinned to the CPU build 2.13.0 (GPU hosts: docs/install.md)"
+    assert pins["torch"] == "2.13.0", (
+        "torch stays pinned to the CPU build 2.13.0 (GPU hosts: docs/install.md)"
+    )
