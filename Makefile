@@ -64,8 +64,11 @@ format: $(STAMP)
 # dependencies because requirements/constraints.txt already lists the whole closure.
 WHEELHOUSE ?= wheelhouse
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# GPU hosts: TORCH_INDEX=https://download.pytorch.org/whl/cu128 TORCH_DEPS= (the nvidia-* wheels
+# are torch dependencies that the constraints file does not list)
+TORCH_DEPS ?= --no-deps
 wheelhouse:
-	$(PYTHON) -m pip wheel --no-deps -w $(WHEELHOUSE) --index-url $(TORCH_INDEX) "torch==2.13.0"
+	$(PYTHON) -m pip wheel $(TORCH_DEPS) -w $(WHEELHOUSE) --index-url $(TORCH_INDEX) "torch==2.13.0"
 	grep -v '^torch==' requirements/constraints.txt > $(WHEELHOUSE)/.pins.txt
 	$(PYTHON) -m pip wheel --no-deps -w $(WHEELHOUSE) -r $(WHEELHOUSE)/.pins.txt
 	@# build backend of `pip install .` on the intranet (pyproject.toml [build-system])
