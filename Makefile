@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test-deps demo test test-slow lint format bench clean
+.PHONY: install test-deps demo test test-slow lint format bench clean wheelhouse
 
 install: $(STAMP)
 
@@ -55,6 +55,27 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Offline install kit for an intranet (docs/install.md). Run on a machine with internet (or a
+# PyPI mirror), same OS, CPU architecture and Python minor version as the intranet hosts. `pip
+# wheel` rather than `pip download`: some pinned packages (jieba) ship only a source archive,
+# built into a wheel here so the intranet hosts build nothing. torch comes from the CPU index
+# (PyPI's Linux wheel is the CUDA build); every other pin from the default index, without
+# dependencies because requirements/constraints.txt already lists the whole closure.
+WHEELHOUSE ?= wheelhouse
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# GPU hosts: TORCH_INDEX=https://download.pytorch.org/whl/cu128 TORCH_DEPS= (the nvidia-* wheels
+# are torch dependencies that the constraints file does not list)
+TORCH_DEPS ?= --no-deps
+wheelhouse:
+	$(PYTHON) -m pip wheel $(TORCH_DEPS) -w $(WHEELHOUSE) --index-url $(TORCH_INDEX) "torch==2.13.0"
+	grep -v '^torch==' requirements/constraints.txt > $(WHEELHOUSE)/.pins.txt
+	$(PYTHON) -m pip wheel --no-deps -w $(WHEELHOUSE) -r $(WHEELHOUSE)/.pins.txt
+	@# build backend of `pip install .` on the intranet (pyproject.toml [build-system])
+	$(PYTHON) -m pip download -d $(WHEELHOUSE) "setuptools>=69" wheel
+	$(PYTHON) -m pip wheel --no-deps -w $(WHEELHOUSE) .
+	cp requirements/constraints.txt $(WHEELHOUSE)/
+	rm $(WHEELHOUSE)/.pins.txt
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache *.egg-info
