@@ -9,10 +9,10 @@ way out (a store written by older code may hold raw ones) and caller ids are nev
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -91,10 +91,10 @@ def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFram
 
     cfg = forecaster.config if forecaster is not None else ForecastConfig()
     if store is not None:
-        # Building the series from 100k+ signal rows takes seconds: kept for SERIES_TTL_S while
-        # the store's row counts are unchanged (new complaints or signals change them).
-        counts = store.counts() if hasattr(store, "counts") else {}
-        key = (id(store), id(forecaster), day, counts.get("signals"), counts.get("complaints"))
+        # Building the series from 100k+ signal rows takes a second: kept while the store's
+        # change token is the same (SERIES_TTL_S bounds what a change it cannot see could cost).
+        token = change_token(store)
+        key = (id(store), id(cfg), day, token)
         now = time.monotonic()
         with _CACHE_LOCK:
             hit = _SERIES.get(key)
@@ -103,8 +103,11 @@ def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFram
         built = _store_series(store, cfg, day)
         with _CACHE_LOCK:
             _SERIES[key] = (now, built)
+            _TOKENS[id(built)] = (weakref.ref(built), ("store", id(store), day, token))
             while len(_SERIES) > 16:
                 _SERIES.popitem(last=False)
+            for k in [k for k, (ref, _) in _TOKENS.items() if ref() is None]:
+                del _TOKENS[k]
         return built
     if forecaster is not None:
         return forecaster.series.values.loc[:day]
@@ -113,6 +116,37 @@ def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFram
 
 SERIES_TTL_S = 300.0
 _SERIES: OrderedDict[tuple[Any, ...], tuple[float, pd.DataFrame]] = OrderedDict()
+# What a series table built here came from (by object id, checked through a weak reference):
+# the forecasts' cache key, instead of hashing the whole table on every request.
+_TOKENS: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+
+
+def change_token(store: Any) -> tuple[Any, ...]:
+    """A cheap token that changes when the store's complaints or signals do: one SQL query.
+
+    Row counts, the sum of calls and the latest date of the signals, the count and latest time
+    of the complaints. An ingest adds complaints and rewrites signal counts; a rebuild of the
+    signals changes their sum or dates. Stores without SQL tables (test doubles) fall back to
+    their row counts.
+    """
+    tables = getattr(store, "tables", None)
+    engine = getattr(store, "engine", None)
+    if tables is None or engine is None or "signals" not in tables or "complaints" not in tables:
+        counts = store.counts() if hasattr(store, "counts") else {}
+        return (counts.get("signals"), counts.get("complaints"))
+    import sqlalchemy as sa
+
+    sig, comp = tables["signals"], tables["complaints"]
+    q = sa.select(
+        sa.select(sa.func.count()).select_from(sig).scalar_subquery(),
+        sa.select(sa.func.coalesce(sa.func.sum(sig.c.calls), 0)).scalar_subquery(),
+        sa.select(sa.func.max(sig.c.date)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(comp).scalar_subquery(),
+        sa.select(sa.func.max(comp.c.time)).scalar_subquery(),
+    )
+    with engine.connect() as conn:
+        row = conn.execute(q).one()
+    return tuple(str(v) if v is not None and not isinstance(v, int) else v for v in row)
 
 
 def _store_series(store: Any, cfg: Any, day: pd.Timestamp) -> pd.DataFrame:
@@ -125,40 +159,36 @@ def _store_series(store: Any, cfg: Any, day: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame()
 
 
-class Forecasts:
-    """Forecasts for one request, memoised: many series share one parent's forecast.
+def _values_token(values: pd.DataFrame, forecaster: Any) -> tuple[Any, ...]:
+    """What ``values`` holds: its source when :func:`series_values` built it, else a hash."""
+    with _CACHE_LOCK:
+        entry = _TOKENS.get(id(values))
+    if entry is not None and entry[0]() is values:
+        return entry[1]
+    if forecaster is not None and len(values) and values is not forecaster.series.values:
+        return (int(pd.util.hash_pandas_object(values, index=True).sum()), tuple(values.columns))
+    return ("frame", len(values), tuple(values.columns))
 
-    A "share" series is forecast as a share of its parent, and the forecaster recomputes the
-    parent (an ETS fit of its covariance, ~0.2 s) for each child; a page showing 70 series paid
-    that 70 times. A shallow copy of the forecaster whose ``_forecast_arrays`` is memoised per
-    (series, horizon, history) computes each parent once; the numbers are the forecaster's own.
-    Results are also kept across requests while the history they came from is unchanged.
+
+class Forecasts:
+    """Forecasts for one request, kept across requests while their history is unchanged.
+
+    The forecaster computes each parent forecast once and keeps forecasts per (series, horizon,
+    history) itself; the tables built here from them are kept too, keyed by the forecaster and
+    the change token of the history (no hashing of the series table per request).
     """
 
     def __init__(self, forecaster: Any, values: pd.DataFrame) -> None:
         self.values = values
-        self.fc = None
+        self.fc = forecaster
         self._histories: dict[pd.Timestamp, Any] = {}
         if forecaster is None:
             return
-        fc = copy.copy(forecaster)
-        arrays = type(forecaster)._forecast_arrays.__get__(fc)
-        memo: dict[tuple[str, int, int], Any] = {}
-
-        def memoised(key: str, horizon: int, history: Any) -> Any:
-            k = (key, horizon, id(history))  # histories live in self._histories: ids are stable
-            if k not in memo:
-                memo[k] = arrays(key, horizon, history)
-            return memo[k]
-
-        fc._forecast_arrays = memoised
-        self.fc = fc
         self.source = forecaster
         # What the forecasts depend on: the forecaster and the history (store signals).
         self.fingerprint = (
-            id(forecaster),
-            int(pd.util.hash_pandas_object(values, index=True).sum()) if len(values) else 0,
-            tuple(values.columns),
+            getattr(forecaster, "instance_id", id(forecaster)),
+            _values_token(values, forecaster),
         )
 
     def after(self, key: str, last_day: pd.Timestamp, days: int) -> pd.DataFrame | None:
