@@ -237,11 +237,11 @@ def forecast_after(
 def _band(table: pd.DataFrame | None, rows: slice) -> dict[str, float] | None:
     if table is None or len(table) == 0:
         return None
-    part = table.iloc[rows]
+    cols = [c for c in table.columns if c == "mean" or c[:5] in ("lower", "upper")]
+    # One numpy sum per column instead of a pandas one (the overview sums a few hundred).
+    sums = table[cols].to_numpy(dtype=float)[rows].sum(axis=0)
     # Summed daily bounds overstate the spread of a sum: a conservative band, as in the summary.
-    return {
-        c: round(float(part[c].sum()), 1) for c in part.columns if c == "mean" or c[:5] in ("lower", "upper")
-    }
+    return {c: round(float(v), 1) for c, v in zip(cols, sums, strict=True)}
 
 
 def _status(actual: float, band: dict[str, float] | None) -> str:
@@ -380,15 +380,17 @@ def grid(fcs: Forecasts, store: Any, as_of: AsOf) -> dict[str, Any]:
     districts = sorted(sig["district"].astype(str).unique())
     cells: dict[str, dict[str, Any]] = {}
     top = float(this.max()) if len(this) else 0.0
+    # Plain dicts: a MultiIndex look-up per cell costs more than the whole rest of the cell.
+    this_n, prior_n = this.to_dict(), prior.to_dict()
     for d in districts:
         for c in categories:
-            n = float(this.get((d, c), 0.0))
+            n = float(this_n.get((d, c), 0.0))
             key = f"category={c}|district={d}"
             table = fcs.after(key, start - pd.Timedelta(days=1), WEEK)
             if table is not None:
                 expected, basis = float(table["mean"].sum()), "forecast"
             else:
-                expected, basis = float(prior.get((d, c), 0.0)), "prior"
+                expected, basis = float(prior_n.get((d, c), 0.0)), "prior"
             change = None if expected <= 0 else n / expected - 1
             cells[f"{d}|{c}"] = {
                 "n": n,
@@ -663,3 +665,19 @@ def model_info(engine: Any, store: Any, as_of: AsOf) -> dict[str, Any]:
                 ],
             }
     return out
+
+
+def warm(store: Any, forecaster: Any) -> None:
+    """Compute what the overview and grid need for the default as-of (at start-up, in a thread).
+
+    The first request otherwise pays for building the series from the signals and for every
+    forecast of the page; afterwards they come from the caches above and the forecaster's.
+    """
+    if forecaster is None:
+        return
+    at = resolve(None, store, forecaster)
+    fcs = Forecasts(forecaster, series_values(store, forecaster, at.day))
+    volume_table(fcs, at)
+    fcs.after("total", at.day, forecaster.config.horizon)
+    if store is not None:
+        grid(fcs, store, at)
