@@ -347,11 +347,11 @@ class Forecaster:
 
     def _history_token(self, key: str, history: SeriesSet | None) -> tuple[Any, ...]:
         """What a forecast of ``key`` starts from: the training series, or the given values."""
-        if history is None or key not in history:
-            return ("train",)
-        y = np.ascontiguousarray(history[key].to_numpy(dtype=float))
-        # The values themselves, not the object: a history rebuilt from the same signals hits.
-        return (history[key].index[-1], len(y), hashlib.blake2b(y.tobytes(), digest_size=16).digest())
+        hist = history[key] if history is not None and key in history else self.series[key]
+        y = np.ascontiguousarray(hist.to_numpy(dtype=float))
+        # The values themselves, not the object: a history rebuilt from the same signals hits
+        # (a few hundred floats hash in microseconds).
+        return (hist.index[-1], len(y), hashlib.blake2b(y.tobytes(), digest_size=16).digest())
 
     def _forecast_arrays(
         self, key: str, horizon: int, history: SeriesSet | None

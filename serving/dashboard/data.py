@@ -94,7 +94,7 @@ def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFram
         # Building the series from 100k+ signal rows takes a second: kept while the store's
         # change token is the same (SERIES_TTL_S bounds what a change it cannot see could cost).
         token = change_token(store)
-        key = (id(store), id(cfg), day, token)
+        key = (id(store), cfg.target, tuple(cfg.levels), cfg.gaps, day, token)  # what _store_series reads
         now = time.monotonic()
         with _CACHE_LOCK:
             hit = _SERIES.get(key)
