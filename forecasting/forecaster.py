@@ -353,6 +353,12 @@ class Forecaster:
         # (a few hundred floats hash in microseconds).
         return (hist.index[-1], len(y), hashlib.blake2b(y.tobytes(), digest_size=16).digest())
 
+    def _model_sig(self, key: str) -> tuple[Any, ...]:
+        sm = self.models[key]
+        offsets = tuple(sorted(sm.offsets.items()))
+        heads = id(self._get_heads(key)) if sm.mode != "share" else None  # loaded now: needed anyway
+        return (sm.mode, sm.head, tuple(sm.members), sm.interval, offsets, sm.parent, sm.share, heads)
+
     def _forecast_arrays(
         self, key: str, horizon: int, history: SeriesSet | None
     ) -> tuple[pd.Series, np.ndarray, dict[float, np.ndarray]]:
@@ -365,7 +371,9 @@ class Forecaster:
         """
         sm = self.model(key)
         base = (sm.parent or TOTAL) if sm.mode == "share" else key
-        ck = (key, horizon, self._history_token(base, history))
+        # The models are part of the key: code that swaps a head or edits a SeriesModel in place
+        # (tests, notebooks) must not get the old forecast back.
+        ck = (key, horizon, self._history_token(base, history), self._model_sig(key), self._model_sig(base))
         with self._cache_lock:
             hit = self._cache.get(ck)
             if hit is not None:
