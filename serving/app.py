@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (events, forecast):
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
     _install_docs(app)
+    _install_openapi(app)
     from serving.dashboard import router as dashboard_router
     from serving.dashboard import static_router
 
@@ -114,6 +115,55 @@ def _swagger_dir() -> Any:
     import swagger_ui_bundle
 
     return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorResponse",
+    "type": "object",
+    "required": ["error", "error_type"],
+    "properties": {
+        "error": {"type": "string", "description": "What went wrong and how to fix it."},
+        "error_type": {"type": "string", "description": "Stable code for clients to branch on."},
+    },
+}
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Publish the one error envelope, not FastAPI's ``HTTPValidationError``, for every error.
+
+    Every 4xx/5xx this service sends is ``{"error", "error_type"}`` (serving/errors.py); the
+    default schema documents 422 as ``{"detail": [...]}``, which no response has, and leaves other
+    errors undocumented, so clients (and the schemathesis conformance check) could not rely on it.
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["ErrorResponse"] = ERROR_SCHEMA
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.get("responses") if isinstance(operation, dict) else None
+                if responses is None:
+                    continue
+                for code, response in responses.items():
+                    if code[:1] in ("4", "5"):
+                        response["content"] = content
+                        if code == "422":
+                            response["description"] = "Invalid request"
+                responses.setdefault("4XX", {"description": "Client error", "content": content})
+                responses.setdefault("5XX", {"description": "Server error", "content": content})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_docs(app: FastAPI) -> None:

@@ -215,8 +215,13 @@ def _assert_linear(
     n_small, n_large = sizes
     fn(_adversarial(head, body, tail, 1000))  # warm caches (jieba, compiled patterns)
     small = _seconds(fn, _adversarial(head, body, tail, n_small), 3)
-    large = _seconds(fn, _adversarial(head, body, tail, n_large), 1)
     allowed = FACTOR * (n_large / n_small) * small + NOISE_S
+    text = _adversarial(head, body, tail, n_large)
+    large = _seconds(fn, text, 1)
+    # The small size is a best of 3; on a shared machine one slow run of the large size is
+    # not evidence of a quadratic pattern (that is 4x over the bound, every time): re-time it.
+    if large > allowed:
+        large = min(large, _seconds(fn, text, 2))
     assert large <= allowed, (
         f"{fn.__name__}: {large:.3f}s for {n_large // 1000} KB vs {small:.4f}s for {n_small // 1000} KB "
         f"({large / n_large * 1000:.4f} vs {small / n_small * 1000:.4f} s/KB) on {head!r}+{body!r}*+{tail!r}"

@@ -347,3 +347,19 @@ def test_serve_log_level_from_env_and_warnings_as_json(
         for handler in saved[0]:
             root.addHandler(handler)
         root.setLevel(saved[1])
+
+
+def test_openapi_documents_the_error_envelope_for_every_error() -> None:
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    schema = create_app(Settings()).openapi()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    assert schema["components"]["schemas"]["ErrorResponse"]["required"] == ["error", "error_type"]
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for code, response in operation["responses"].items():
+                if code[:1] in ("4", "5"):
+                    assert response["content"]["application/json"]["schema"] == ref, (path, method, code)
+            assert {"4XX", "5XX"} <= set(operation["responses"]), (path, method)

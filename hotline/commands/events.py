@@ -42,7 +42,9 @@ def events(
     gazetteer: Annotated[
         str,
         typer.Option(
-            "--gazetteer", help="Gazetteer JSON (default: data/gazetteer.json; 'none' for patterns only)."
+            "--gazetteer",
+            help="Gazetteer JSON, e.g. one from 'hotline gazetteer build' (default: China's administrative "
+            "divisions plus patterns; 'demo' for the sample city; 'none' for patterns only).",
         ),
     ] = "default",
     window_days: Annotated[

@@ -9,6 +9,7 @@ way out (a store written by older code may hold raw ones) and caller ids are nev
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -19,7 +20,10 @@ from typing import Any
 
 import pandas as pd
 
+from forecasting.errors import SignalsError
 from nlp.pii import mask_pii
+
+logger = logging.getLogger(__name__)
 
 WEEK = 7
 HISTORY_DAYS = 56
@@ -191,6 +195,12 @@ class Forecasts:
             _values_token(values, forecaster),
         )
 
+    def _after(self, key: str, last_day: pd.Timestamp, days: int, history: Any) -> pd.DataFrame:
+        fc = self.fc
+        end = pd.Timestamp(history.values.index[-1]) if history is not None else fc.end_date
+        gap = max(int((last_day - end).days), 0)
+        return fc.forecast_series(key, gap + days, history=history).iloc[gap:].reset_index(drop=True)
+
     def after(self, key: str, last_day: pd.Timestamp, days: int) -> pd.DataFrame | None:
         """Forecast of ``key`` for the ``days`` after ``last_day`` from the history up to it.
 
@@ -212,9 +222,13 @@ class Forecasts:
             hist = self.values.loc[:last_day] if len(self.values) else self.values
             self._histories[last_day] = SeriesSet(hist) if len(hist) and key in hist.columns else None
         history = self._histories[last_day]
-        end = pd.Timestamp(history.values.index[-1]) if history is not None else fc.end_date
-        gap = max(int((last_day - end).days), 0)
-        table = fc.forecast_series(key, gap + days, history=history).iloc[gap:].reset_index(drop=True)
+        try:
+            table = self._after(key, last_day, days, history)
+        except SignalsError:
+            # The store's history is too short for the fitted heads (a young store, or a series
+            # new to it): forecast from the forecaster's own training history instead.
+            logger.info("forecast of %s from the store's history failed; using the training history", key)
+            table = self._after(key, last_day, days, None)
         with _CACHE_LOCK:
             _CACHE[cache_key] = table
             while len(_CACHE) > CACHE_SIZE:
