@@ -235,3 +235,16 @@ def test_change_token_of_a_real_store_is_one_query_and_follows_signals(tmp_path)
         assert data.change_token(store) != filled  # same rows, other counts
     finally:
         store.close()
+
+
+def test_default_as_of_reads_the_signals_once_until_the_store_changes() -> None:
+    from serving.dashboard import data
+    from tests.test_forecast_common import make_signals
+
+    sig = make_signals(30, seed=6)
+    store = _Store(sig)
+    first = data.resolve(None, store, None)
+    assert data.resolve(None, store, None) == first and store.reads == 1
+    later = f"{pd.Timestamp(sig['date'].max()) + pd.Timedelta(days=2):%Y-%m-%d}"
+    store.signals = pd.concat([sig, sig.tail(1).assign(date=later, calls=5)])
+    assert data.resolve(None, store, None).date == later and store.reads == 2

@@ -64,14 +64,27 @@ def resolve(value: str | None, store: Any, forecaster: Any) -> AsOf:
         ts, how = resolve_as_of(value)
         return AsOf(ts, how)
     if store is not None:
-        try:
-            ts, how = resolve_as_of(None, store)
-            return AsOf(ts, how)
-        except ValueError:
-            pass  # an empty store: fall through to the forecaster's data
+        # Finding the latest complaint reads every signal row (seconds on a real city, on every
+        # page without ?as_of=): kept while the store's change token is the same.
+        key = (id(store), change_token(store))
+        with _CACHE_LOCK:
+            hit = _LATEST.get(key)
+        if hit is None:
+            try:
+                hit = resolve_as_of(None, store)
+            except ValueError:
+                hit = (None, "")  # an empty store: fall through to the forecaster's data
+            with _CACHE_LOCK:
+                _LATEST.clear()  # one store per service: the newest token is the one that counts
+                _LATEST[key] = hit
+        if hit[0] is not None:
+            return AsOf(hit[0], hit[1])
     if forecaster is not None:
         return AsOf(forecaster.end_date + pd.Timedelta(days=1) - pd.Timedelta(seconds=1), "forecaster end")
     return AsOf(pd.Timestamp.now().floor("s"), "now")
+
+
+_LATEST: dict[tuple[Any, ...], tuple[pd.Timestamp | None, str]] = {}
 
 
 def _num(value: Any) -> float | None:
