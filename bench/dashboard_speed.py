@@ -5,7 +5,8 @@
 
 Requests go through FastAPI's TestClient (no network): the time is the server's, rendering
 included. Each view is requested ``--repeat`` times; the first request of a view is "cold"
-(imports, forecasts not yet cached), the median of the others "warm".
+(imports, forecasts not yet cached), the median of the others "warm". With ``--warmup`` the
+service's start-up warm-up runs first, as it does in ``hotline serve`` before the first request.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def main() -> None:
     ap.add_argument("--model", help="classifier directory or registry (for the model view)")
     ap.add_argument("--as-of", default=None)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--warmup",
+        action="store_true",
+        help="run the service's start-up warm-up first (timed), as `hotline serve` does",
+    )
     args = ap.parse_args()
 
     from fastapi.testclient import TestClient
@@ -50,6 +56,14 @@ def main() -> None:
 
         app.state.engine = InferenceEngine.load(args.model)
     client = TestClient(app)
+    if args.warmup:
+        from serving.app import _start_warmup
+
+        t0 = time.perf_counter()
+        thread = _start_warmup(store, getattr(app.state, "forecaster", None))
+        if thread is not None:
+            thread.join()
+        print(f"# start-up warm-up (background thread in the service): {time.perf_counter() - t0:.3f} s")
     params = {"as_of": args.as_of} if args.as_of else {}
     hot = store.read_hot(1)
     views = ["/dashboard", "/dashboard/incidents", "/dashboard/grid", "/dashboard/forecasts", "/dashboard/risk",

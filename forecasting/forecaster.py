@@ -27,11 +27,14 @@ The directory written by :meth:`Forecaster.save`:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
-from collections import Counter
+import threading
+import uuid
+from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,8 @@ TENSORS_FILE = "heads.safetensors"
 HISTORY_FILE = "training_series.csv"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "README.md"
+# Forecasts kept per instance (a dashboard page asks for a few hundred; arrays of horizon length).
+FORECAST_CACHE_SIZE = 8192
 
 
 @dataclass
@@ -130,6 +135,13 @@ class Forecaster:
         self._states = states or {}
         self._tensors = tensors or {}
         self.metrics = metrics or {}
+        # Forecasts by (series, horizon, history): see _forecast_arrays.
+        self._cache: OrderedDict[tuple[Any, ...], tuple[pd.Series, np.ndarray, dict[float, np.ndarray]]] = (
+            OrderedDict()
+        )
+        self._cache_lock = threading.Lock()
+        # Unique per instance (unlike id(), never reused): for caches kept outside, by callers.
+        self.instance_id = uuid.uuid4().hex
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -328,7 +340,55 @@ class Forecaster:
                 }
         return self._heads[key]
 
+    def clear_cache(self) -> None:
+        """Forget the forecasts kept by :meth:`_forecast_arrays` (after changing models or heads)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    def _history_token(self, key: str, history: SeriesSet | None) -> tuple[Any, ...]:
+        """What a forecast of ``key`` starts from: the training series, or the given values."""
+        hist = history[key] if history is not None and key in history else self.series[key]
+        y = np.ascontiguousarray(hist.to_numpy(dtype=float))
+        # The values themselves, not the object: a history rebuilt from the same signals hits
+        # (a few hundred floats hash in microseconds).
+        return (hist.index[-1], len(y), hashlib.blake2b(y.tobytes(), digest_size=16).digest())
+
+    def _model_sig(self, key: str) -> tuple[Any, ...]:
+        sm = self.models[key]
+        offsets = tuple(sorted(sm.offsets.items()))
+        heads = id(self._get_heads(key)) if sm.mode != "share" else None  # loaded now: needed anyway
+        return (sm.mode, sm.head, tuple(sm.members), sm.interval, offsets, sm.parent, sm.share, heads)
+
     def _forecast_arrays(
+        self, key: str, horizon: int, history: SeriesSet | None
+    ) -> tuple[pd.Series, np.ndarray, dict[float, np.ndarray]]:
+        """History, mean and quantiles of ``key`` (kept per series, horizon and history).
+
+        A share series is its parent's forecast scaled, and a page or ``predict`` asks for
+        dozens of children of one parent: each parent is forecast once, and repeated requests
+        for the same history (the dashboard's) cost a dictionary look-up. The fitted state never
+        changes after fit/load, so the kept results stay valid for this instance.
+        """
+        sm = self.model(key)
+        base = (sm.parent or TOTAL) if sm.mode == "share" else key
+        # The models are part of the key: code that swaps a head or edits a SeriesModel in place
+        # (tests, notebooks) must not get the old forecast back.
+        ck = (key, horizon, self._history_token(base, history), self._model_sig(key), self._model_sig(base))
+        with self._cache_lock:
+            hit = self._cache.get(ck)
+            if hit is not None:
+                self._cache.move_to_end(ck)
+                return hit
+        out = self._compute_arrays(key, horizon, history)
+        for arr in (out[1], *out[2].values()):
+            arr.flags.writeable = False  # shared between callers: nobody may change them
+        with self._cache_lock:
+            self._cache[ck] = out
+            while len(self._cache) > FORECAST_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return out
+
+    def _compute_arrays(
         self, key: str, horizon: int, history: SeriesSet | None
     ) -> tuple[pd.Series, np.ndarray, dict[float, np.ndarray]]:
         sm = self.model(key)

@@ -24,6 +24,7 @@ re-estimating, and ``get_state()`` / ``from_state()`` persist it without pickles
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import warnings
 from collections.abc import Iterator
@@ -141,15 +142,38 @@ class SeasonalNaiveHead(Head):
         self.sigma = float(state["sigma"])
 
 
+@functools.cache
+def _ets_no_cov() -> type:
+    """An ETSModel whose results skip the parameter covariance: a numerical Hessian of the
+    likelihood, ~0.2 s per forecast, computed eagerly when a results object is built. A forecast
+    needs none of it: the mean comes from the smoothed states, and the intervals of these
+    additive models are exact, ``mse`` times the relative forecast variance (statsmodels'
+    ``PredictionResults``), so they stay identical (tests/test_forecast_speed.py)."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel, ETSResults, ETSResultsWrapper
+
+    class ETSResultsNoCov(ETSResults):
+        @property
+        def cov_params_approx(self) -> np.ndarray:
+            k = len(self.params)
+            return np.full((k, k), np.nan)
+
+    class ETSModelNoCov(ETSModel):
+        @property
+        def _res_classes(self) -> dict[str, Any]:
+            return {"fit": (ETSResultsNoCov, ETSResultsWrapper)}
+
+    return ETSModelNoCov
+
+
 class ETSHead(Head):
     name = "ets"
     model_intervals = True
 
-    def _model(self, y: np.ndarray):
+    def _model(self, y: np.ndarray, model: type | None = None):
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
         # ETSModel's prediction results need a pandas index; positions are all it uses.
-        return ETSModel(
+        return (model or ETSModel)(
             pd.Series(y, index=pd.RangeIndex(len(y))),
             error="add",
             trend="add",
@@ -170,7 +194,8 @@ class ETSHead(Head):
         y = history.to_numpy(dtype=float)
         with warnings.catch_warnings(), single_thread():
             warnings.simplefilter("ignore")
-            res = self._model(y).smooth(self.params)
+            # Without the parameter covariance (see _ets_no_cov): the intervals do not use it.
+            res = self._model(y, _ets_no_cov()).smooth(self.params)
             pred = res.get_prediction(start=len(y), end=len(y) + horizon - 1)
             mean = np.asarray(pred.predicted_mean, dtype=float)
             quantiles: dict[float, np.ndarray] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state.store = None
     state.forecaster = None
     state.survival = None
+    state.warmup = None  # the dashboard warm-up thread, started with the forecaster
     state.event_fields = None
     state.load_error = None
     state.engine_config = EngineConfig(
@@ -241,6 +243,7 @@ async def _startup(app: FastAPI) -> None:
     state.store = _load_store(settings.store_url)
     state.forecaster = _load_dir("forecaster", settings.forecast_dir, _load_forecaster)
     state.survival = _load_dir("survival model", settings.survival_dir, _load_survival)
+    state.warmup = _start_warmup(state.store, state.forecaster)
     logger.info(
         "service started",
         extra={
@@ -251,6 +254,32 @@ async def _startup(app: FastAPI) -> None:
             "admin": bool(settings.admin_keys),
         },
     )
+
+
+def _start_warmup(store: Any, forecaster: Any) -> threading.Thread | None:
+    """Fill the dashboard's caches in the background, so that its first request is fast.
+
+    Building the series from the store's signals and forecasting every series of the overview
+    takes seconds (tens on a real city); a daemon thread does it while the service already
+    answers. A request arriving meanwhile computes what it needs itself (the caches are locked).
+    """
+    if forecaster is None:
+        return None
+
+    def run() -> None:
+        from serving.dashboard import data
+
+        t0 = time.perf_counter()
+        try:
+            data.warm(store, forecaster)
+        except Exception:  # a failed warm-up only means a slower first page
+            logger.warning("dashboard warm-up failed", exc_info=True)
+            return
+        logger.info("dashboard warm-up done", extra={"seconds": round(time.perf_counter() - t0, 2)})
+
+    thread = threading.Thread(target=run, name="dashboard-warmup", daemon=True)
+    thread.start()
+    return thread
 
 
 async def _shutdown(app: FastAPI) -> None:

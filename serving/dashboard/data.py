@@ -9,11 +9,11 @@ way out (a store written by older code may hold raw ones) and caller ids are nev
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -64,14 +64,27 @@ def resolve(value: str | None, store: Any, forecaster: Any) -> AsOf:
         ts, how = resolve_as_of(value)
         return AsOf(ts, how)
     if store is not None:
-        try:
-            ts, how = resolve_as_of(None, store)
-            return AsOf(ts, how)
-        except ValueError:
-            pass  # an empty store: fall through to the forecaster's data
+        # Finding the latest complaint reads every signal row (seconds on a real city, on every
+        # page without ?as_of=): kept while the store's change token is the same.
+        key = (id(store), change_token(store))
+        with _CACHE_LOCK:
+            hit = _LATEST.get(key)
+        if hit is None:
+            try:
+                hit = resolve_as_of(None, store)
+            except ValueError:
+                hit = (None, "")  # an empty store: fall through to the forecaster's data
+            with _CACHE_LOCK:
+                _LATEST.clear()  # one store per service: the newest token is the one that counts
+                _LATEST[key] = hit
+        if hit[0] is not None:
+            return AsOf(hit[0], hit[1])
     if forecaster is not None:
         return AsOf(forecaster.end_date + pd.Timedelta(days=1) - pd.Timedelta(seconds=1), "forecaster end")
     return AsOf(pd.Timestamp.now().floor("s"), "now")
+
+
+_LATEST: dict[tuple[Any, ...], tuple[pd.Timestamp | None, str]] = {}
 
 
 def _num(value: Any) -> float | None:
@@ -95,10 +108,10 @@ def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFram
 
     cfg = forecaster.config if forecaster is not None else ForecastConfig()
     if store is not None:
-        # Building the series from 100k+ signal rows takes seconds: kept for SERIES_TTL_S while
-        # the store's row counts are unchanged (new complaints or signals change them).
-        counts = store.counts() if hasattr(store, "counts") else {}
-        key = (id(store), id(forecaster), day, counts.get("signals"), counts.get("complaints"))
+        # Building the series from 100k+ signal rows takes a second: kept while the store's
+        # change token is the same (SERIES_TTL_S bounds what a change it cannot see could cost).
+        token = change_token(store)
+        key = (id(store), cfg.target, tuple(cfg.levels), cfg.gaps, day, token)  # what _store_series reads
         now = time.monotonic()
         with _CACHE_LOCK:
             hit = _SERIES.get(key)
@@ -107,8 +120,11 @@ def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFram
         built = _store_series(store, cfg, day)
         with _CACHE_LOCK:
             _SERIES[key] = (now, built)
+            _TOKENS[id(built)] = (weakref.ref(built), ("store", id(store), day, token))
             while len(_SERIES) > 16:
                 _SERIES.popitem(last=False)
+            for k in [k for k, (ref, _) in _TOKENS.items() if ref() is None]:
+                del _TOKENS[k]
         return built
     if forecaster is not None:
         return forecaster.series.values.loc[:day]
@@ -117,6 +133,37 @@ def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFram
 
 SERIES_TTL_S = 300.0
 _SERIES: OrderedDict[tuple[Any, ...], tuple[float, pd.DataFrame]] = OrderedDict()
+# What a series table built here came from (by object id, checked through a weak reference):
+# the forecasts' cache key, instead of hashing the whole table on every request.
+_TOKENS: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+
+
+def change_token(store: Any) -> tuple[Any, ...]:
+    """A cheap token that changes when the store's complaints or signals do: one SQL query.
+
+    Row counts, the sum of calls and the latest date of the signals, the count and latest time
+    of the complaints. An ingest adds complaints and rewrites signal counts; a rebuild of the
+    signals changes their sum or dates. Stores without SQL tables (test doubles) fall back to
+    their row counts.
+    """
+    tables = getattr(store, "tables", None)
+    engine = getattr(store, "engine", None)
+    if tables is None or engine is None or "signals" not in tables or "complaints" not in tables:
+        counts = store.counts() if hasattr(store, "counts") else {}
+        return (counts.get("signals"), counts.get("complaints"))
+    import sqlalchemy as sa
+
+    sig, comp = tables["signals"], tables["complaints"]
+    q = sa.select(
+        sa.select(sa.func.count()).select_from(sig).scalar_subquery(),
+        sa.select(sa.func.coalesce(sa.func.sum(sig.c.calls), 0)).scalar_subquery(),
+        sa.select(sa.func.max(sig.c.date)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(comp).scalar_subquery(),
+        sa.select(sa.func.max(comp.c.time)).scalar_subquery(),
+    )
+    with engine.connect() as conn:
+        row = conn.execute(q).one()
+    return tuple(str(v) if v is not None and not isinstance(v, int) else v for v in row)
 
 
 def _store_series(store: Any, cfg: Any, day: pd.Timestamp) -> pd.DataFrame:
@@ -129,40 +176,36 @@ def _store_series(store: Any, cfg: Any, day: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame()
 
 
-class Forecasts:
-    """Forecasts for one request, memoised: many series share one parent's forecast.
+def _values_token(values: pd.DataFrame, forecaster: Any) -> tuple[Any, ...]:
+    """What ``values`` holds: its source when :func:`series_values` built it, else a hash."""
+    with _CACHE_LOCK:
+        entry = _TOKENS.get(id(values))
+    if entry is not None and entry[0]() is values:
+        return entry[1]
+    if forecaster is not None and len(values) and values is not forecaster.series.values:
+        return (int(pd.util.hash_pandas_object(values, index=True).sum()), tuple(values.columns))
+    return ("frame", len(values), tuple(values.columns))
 
-    A "share" series is forecast as a share of its parent, and the forecaster recomputes the
-    parent (an ETS fit of its covariance, ~0.2 s) for each child; a page showing 70 series paid
-    that 70 times. A shallow copy of the forecaster whose ``_forecast_arrays`` is memoised per
-    (series, horizon, history) computes each parent once; the numbers are the forecaster's own.
-    Results are also kept across requests while the history they came from is unchanged.
+
+class Forecasts:
+    """Forecasts for one request, kept across requests while their history is unchanged.
+
+    The forecaster computes each parent forecast once and keeps forecasts per (series, horizon,
+    history) itself; the tables built here from them are kept too, keyed by the forecaster and
+    the change token of the history (no hashing of the series table per request).
     """
 
     def __init__(self, forecaster: Any, values: pd.DataFrame) -> None:
         self.values = values
-        self.fc = None
+        self.fc = forecaster
         self._histories: dict[pd.Timestamp, Any] = {}
         if forecaster is None:
             return
-        fc = copy.copy(forecaster)
-        arrays = type(forecaster)._forecast_arrays.__get__(fc)
-        memo: dict[tuple[str, int, int], Any] = {}
-
-        def memoised(key: str, horizon: int, history: Any) -> Any:
-            k = (key, horizon, id(history))  # histories live in self._histories: ids are stable
-            if k not in memo:
-                memo[k] = arrays(key, horizon, history)
-            return memo[k]
-
-        fc._forecast_arrays = memoised
-        self.fc = fc
         self.source = forecaster
         # What the forecasts depend on: the forecaster and the history (store signals).
         self.fingerprint = (
-            id(forecaster),
-            int(pd.util.hash_pandas_object(values, index=True).sum()) if len(values) else 0,
-            tuple(values.columns),
+            getattr(forecaster, "instance_id", id(forecaster)),
+            _values_token(values, forecaster),
         )
 
     def _after(self, key: str, last_day: pd.Timestamp, days: int, history: Any) -> pd.DataFrame:
@@ -221,11 +264,11 @@ def forecast_after(
 def _band(table: pd.DataFrame | None, rows: slice) -> dict[str, float] | None:
     if table is None or len(table) == 0:
         return None
-    part = table.iloc[rows]
+    cols = [c for c in table.columns if c == "mean" or c[:5] in ("lower", "upper")]
+    # One numpy sum per column instead of a pandas one (the overview sums a few hundred).
+    sums = table[cols].to_numpy(dtype=float)[rows].sum(axis=0)
     # Summed daily bounds overstate the spread of a sum: a conservative band, as in the summary.
-    return {
-        c: round(float(part[c].sum()), 1) for c in part.columns if c == "mean" or c[:5] in ("lower", "upper")
-    }
+    return {c: round(float(v), 1) for c, v in zip(cols, sums, strict=True)}
 
 
 def _status(actual: float, band: dict[str, float] | None) -> str:
@@ -364,15 +407,17 @@ def grid(fcs: Forecasts, store: Any, as_of: AsOf) -> dict[str, Any]:
     districts = sorted(sig["district"].astype(str).unique())
     cells: dict[str, dict[str, Any]] = {}
     top = float(this.max()) if len(this) else 0.0
+    # Plain dicts: a MultiIndex look-up per cell costs more than the whole rest of the cell.
+    this_n, prior_n = this.to_dict(), prior.to_dict()
     for d in districts:
         for c in categories:
-            n = float(this.get((d, c), 0.0))
+            n = float(this_n.get((d, c), 0.0))
             key = f"category={c}|district={d}"
             table = fcs.after(key, start - pd.Timedelta(days=1), WEEK)
             if table is not None:
                 expected, basis = float(table["mean"].sum()), "forecast"
             else:
-                expected, basis = float(prior.get((d, c), 0.0)), "prior"
+                expected, basis = float(prior_n.get((d, c), 0.0)), "prior"
             change = None if expected <= 0 else n / expected - 1
             cells[f"{d}|{c}"] = {
                 "n": n,
@@ -647,3 +692,19 @@ def model_info(engine: Any, store: Any, as_of: AsOf) -> dict[str, Any]:
                 ],
             }
     return out
+
+
+def warm(store: Any, forecaster: Any) -> None:
+    """Compute what the overview and grid need for the default as-of (at start-up, in a thread).
+
+    The first request otherwise pays for building the series from the signals and for every
+    forecast of the page; afterwards they come from the caches above and the forecaster's.
+    """
+    if forecaster is None:
+        return
+    at = resolve(None, store, forecaster)
+    fcs = Forecasts(forecaster, series_values(store, forecaster, at.day))
+    volume_table(fcs, at)
+    fcs.after("total", at.day, forecaster.config.horizon)
+    if store is not None:
+        grid(fcs, store, at)
