@@ -42,7 +42,7 @@ def build_sample_state(directory: Path, samples: Path) -> dict[str, Any]:
         log,
         store,
         ReaderOptions(),
-        EventsConfig(caller_column="caller", likes_column="likes", progress=False),
+        EventsConfig(caller_column="caller", likes_column="likes", gazetteer="demo", progress=False),
     )
     forecaster = Forecaster.fit(
         store.read_signals(), ForecastConfig(heads=("seasonal_naive", "ets"), n_origins=2)

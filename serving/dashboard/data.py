@@ -587,15 +587,25 @@ def _alert(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def open_alerts(store: Any, as_of: AsOf, window_days: int = WEEK) -> list[dict[str, Any]]:
-    """Stored alerts for days in the window up to as-of, highest score first."""
+    """Stored alerts active in the window and opened by as-of, highest score first."""
     if store is None:
         return []
     start = as_of.day - pd.Timedelta(days=window_days - 1)
     frame = store.read_alerts(since=f"{start:%Y-%m-%d}", limit=None)
     if len(frame) == 0:
         return []
-    frame = frame[pd.to_datetime(frame["date"]) <= as_of.day]
+    frame = frame[alert_opened(frame) <= as_of.day]
     return [_alert(a) for a in frame.to_dict(orient="records")]
+
+
+def alert_opened(frame: pd.DataFrame) -> pd.Series:
+    """The day each stored alert opened: an alert that spans days (an incident's flare-ups are
+    one alert) is stored under its last day, but it was there to see from its first."""
+    last = pd.to_datetime(frame["date"])
+    if "first_seen" not in frame:
+        return last
+    first = pd.to_datetime(frame["first_seen"], errors="coerce").dt.normalize()
+    return first.fillna(last).where(first.isna() | (first <= last), last)
 
 
 # -- reply risk --------------------------------------------------------------------------------

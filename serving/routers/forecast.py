@@ -123,7 +123,7 @@ def list_alerts(
     since: str | None = Query(None, description="Only alerts for days on/after this date (YYYY-MM-DD)."),
     limit: int = Query(50, ge=1, le=1000),
     as_of: str | None = Query(
-        None, max_length=64, description="Only alerts for days up to this date (default: no bound)."
+        None, max_length=64, description="Only alerts opened by this date (default: no bound)."
     ),
 ) -> Any:
     store = getattr(request.app.state, "store", None)
@@ -137,7 +137,9 @@ def list_alerts(
         )
         if last is not None and len(frame):
             # Alerts are per day: an as-of time includes its whole day.
-            frame = frame[pd.to_datetime(frame["date"]) <= last.normalize()].head(limit)
+            from serving.dashboard.data import alert_opened
+
+            frame = frame[alert_opened(frame) <= last.normalize()].head(limit)
     except HotlineError as exc:
         raise _error(exc) from exc
     alerts = [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
