@@ -243,7 +243,8 @@ async def _startup(app: FastAPI) -> None:
     state.store = _load_store(settings.store_url)
     state.forecaster = _load_dir("forecaster", settings.forecast_dir, _load_forecaster)
     state.survival = _load_dir("survival model", settings.survival_dir, _load_survival)
-    state.warmup = _start_warmup(state.store, state.forecaster)
+    if settings.dashboard_warmup:
+        state.warmup = _start_warmup(state.store, state.forecaster)
     logger.info(
         "service started",
         extra={

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         "'demo' (the sample city), 'none' (patterns only) or a gazetteer JSON "
         "(`hotline gazetteer build`). Read once at start-up from the server's own configuration.",
     )
+    dashboard_warmup: bool = Field(
+        True,
+        description="At start-up, compute the dashboard's default views in a background thread so "
+        "the first page is fast (tens of seconds of CPU on a large store).",
+    )
     log_json: bool = Field(True, description="JSON-lines logs (set up by `hotline serve`).")
     log_level: str = Field("INFO", description="Root log level.")
 

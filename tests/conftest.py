@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Each test app would otherwise spend its CPU warming dashboard caches in a background thread
+# that outlives the test (tests/test_forecast_speed.py tests the warm-up itself).
+os.environ.setdefault("HOTLINE_DASHBOARD_WARMUP", "false")
 # Tests (and the CLI subprocesses they start) must not create or read the user's real
 # caller-key secret in ~/.config/hotline.
 os.environ.setdefault(
