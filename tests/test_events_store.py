@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 import pandas as pd
@@ -183,13 +182,10 @@ def test_signals_round_trip_through_the_store(tmp_path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_store_round_trip() -> None:
-    url = os.environ.get("HOTLINE_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip(
-            "HOTLINE_TEST_POSTGRES_URL not set (e.g. postgresql://postgres@localhost:5432/hotline_test)"
-        )
-    store = EventStore(url)
+def test_postgres_store_round_trip(postgres_url: str) -> None:
+    # The postgres_url fixture (tests/conftest.py) starts a throw-away server, or uses
+    # HOTLINE_TEST_POSTGRES_URL.
+    store = EventStore(postgres_url)
     try:
         recs = _records().assign(id=lambda d: "pgtest-" + d["id"])
         for _ in range(2):
