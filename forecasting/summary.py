@@ -327,27 +327,19 @@ def hot_issues(
     return rows[:top]
 
 
-def outlook(
-    forecaster: Any,
-    as_of: str | pd.Timestamp | None = None,
-    *,
-    store: Any = None,
-    top: int = 5,
-    notes: list[str] | None = None,
-) -> list[dict[str, Any]]:
-    """The next ``horizon`` days after the as-of day: the total and the categories growing most.
+def forecast_history(
+    forecaster: Any, store: Any, day: pd.Timestamp, notes: list[str] | None = None
+) -> tuple[Any, pd.Timestamp]:
+    """The history a forecast "as of ``day``" starts from, and the day it ends.
 
-    The history ends at the as-of day, or earlier where reliable data ends (store signals after
-    a volume collapse, or the forecaster's training end when the store has nothing newer): the
-    forecast then runs further ahead so that the days reported are still the ones after as-of.
+    The store's signals up to ``day`` replace the training series when they reach further; a
+    final volume collapse (missing data, not quiet days) is cut and said in ``notes``. The
+    outlook and the briefing both start here, so their numbers agree.
     """
     from forecasting.asof import reliable_end
     from forecasting.signals import SeriesSet, build_series, validate_signals
 
-    notes = notes if notes is not None else []
     cfg = forecaster.config
-    horizon = cfg.horizon
-    day = pd.Timestamp(as_of).normalize() if as_of is not None else forecaster.end_date
     values = forecaster.series.values
     if store is not None and hasattr(store, "read_signals"):
         frame = store.read_signals(end=f"{day:%Y-%m-%d}")
@@ -365,9 +357,30 @@ def outlook(
         de = reliable_end(values["total"], ratio=cfg.collapse_ratio, min_days=cfg.collapse_min_days)
         if de.trimmed:
             end = de.reliable_end
-            notes.append(de.describe())
-    values = values.loc[:end]
-    history = SeriesSet(values)
+            if notes is not None and de.describe() not in notes:
+                notes.append(de.describe())
+    return SeriesSet(values.loc[:end]), end
+
+
+def outlook(
+    forecaster: Any,
+    as_of: str | pd.Timestamp | None = None,
+    *,
+    store: Any = None,
+    top: int = 5,
+    notes: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The next ``horizon`` days after the as-of day: the total and the categories growing most.
+
+    The history ends at the as-of day, or earlier where reliable data ends (store signals after
+    a volume collapse, or the forecaster's training end when the store has nothing newer): the
+    forecast then runs further ahead so that the days reported are still the ones after as-of.
+    """
+    notes = notes if notes is not None else []
+    cfg = forecaster.config
+    horizon = cfg.horizon
+    day = pd.Timestamp(as_of).normalize() if as_of is not None else forecaster.end_date
+    history, end = forecast_history(forecaster, store, day, notes)
     gap = int((day - end).days)
     if gap > 0:
         notes.append(

@@ -157,33 +157,13 @@ def _by_category(signals: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
 def daily_forecast(
     forecaster: Any, store: Any, day: pd.Timestamp, days: int, notes: list[str] | None = None
 ) -> pd.DataFrame:
-    """Daily forecast of the total for the ``days`` after ``day``, built the way
-    :func:`forecasting.summary.outlook` builds its history (store signals when they reach
-    further than the training series, the collapsed tail cut), so that the next-week total is
-    the summary's. Columns: date, expected, lower, upper."""
-    from forecasting.asof import reliable_end
-    from forecasting.signals import SeriesSet, build_series, validate_signals
+    """Daily forecast of the total for the ``days`` after ``day``, from the same history
+    as :func:`forecasting.summary.outlook` (:func:`forecasting.summary.forecast_history`), so
+    that the next-week total is the summary's. Columns: date, expected, lower, upper."""
+    from forecasting.summary import forecast_history
 
     cfg = forecaster.config
-    values = forecaster.series.values
-    if store is not None and hasattr(store, "read_signals"):
-        frame = store.read_signals(end=f"{day:%Y-%m-%d}")
-        if frame is not None and len(frame):
-            clean = validate_signals(frame, source="store", target=cfg.target, gaps=cfg.gaps)
-            newer = build_series(clean, target=cfg.target, levels=cfg.levels).values
-            if newer.index[-1] > values.index[-1]:
-                values = newer
-    values = values.loc[:day]
-    if len(values) == 0:
-        raise ValueError(f"no history on or before {day:%Y-%m-%d}")
-    end = values.index[-1]
-    if cfg.trim_collapse and len(values) > cfg.min_history_days:
-        de = reliable_end(values["total"], ratio=cfg.collapse_ratio, min_days=cfg.collapse_min_days)
-        if de.trimmed:
-            end = de.reliable_end
-            if notes is not None and de.describe() not in notes:
-                notes.append(de.describe())
-    history = SeriesSet(values.loc[:end])
+    history, end = forecast_history(forecaster, store, day, notes)
     gap = int((day - end).days)
     fc = forecaster.forecast_series("total", gap + days, history=history).iloc[gap:]
     level = round(cfg.intervals[0] * 100)

@@ -27,6 +27,21 @@ AsOfOption = Annotated[
     str | None,
     typer.Option("--as-of", help="Decide as of this date/time (default: the latest complaint time)."),
 ]
+# The options `hotline summary` and `hotline report` share.
+DecisionForecasterOption = Annotated[
+    Path | None, typer.Option("--model", "-m", help="Forecaster directory (outlook, expected volume).")
+]
+DecisionSurvivalOption = Annotated[
+    Path | None, typer.Option("--survival", help="Survival model directory (cases at risk).")
+]
+DecisionCasesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cases",
+        help="Open cases to score for reply risk (no reply-time column needed; default: the store's "
+        "complaints of the last 30 days).",
+    ),
+]
 
 
 def _signals_up_to(frame, as_of: str):
@@ -354,20 +369,9 @@ def survival_predict(
 def summary(
     store: Annotated[str, typer.Option("--store", help="Event store URL or SQLite path.")],
     as_of: AsOfOption = None,
-    model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="Forecaster directory (outlook, interval alerts).")
-    ] = None,
-    survival: Annotated[
-        Path | None, typer.Option("--survival", help="Survival model directory (cases at risk).")
-    ] = None,
-    cases: Annotated[
-        Path | None,
-        typer.Option(
-            "--cases",
-            help="Open cases to score for reply risk (no reply-time column needed; default: the store's "
-            "complaints of the last 30 days).",
-        ),
-    ] = None,
+    model: DecisionForecasterOption = None,
+    survival: DecisionSurvivalOption = None,
+    cases: DecisionCasesOption = None,
     days: Annotated[int, typer.Option("--days", help="Window for alerts and hot issues, in days.")] = 7,
     top: Annotated[int, typer.Option("--top", "-n", help="Rows per section.")] = 5,
     output: Annotated[

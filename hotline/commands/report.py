@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from hotline.commands.forecast import AsOfOption, _open_store
+from hotline.commands.forecast import (
+    AsOfOption,
+    DecisionCasesOption,
+    DecisionForecasterOption,
+    DecisionSurvivalOption,
+    _open_store,
+)
 
 
 def report(
@@ -17,18 +23,9 @@ def report(
     period: Annotated[
         str, typer.Option("--period", help="day: the as-of day; week: the 7 days to the as-of day.")
     ] = "day",
-    model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="Forecaster directory (expected volume, outlook).")
-    ] = None,
-    survival: Annotated[
-        Path | None, typer.Option("--survival", help="Survival model directory (cases at risk).")
-    ] = None,
-    cases: Annotated[
-        Path | None,
-        typer.Option(
-            "--cases", help="Open cases to score for reply risk (default: the store's recent complaints)."
-        ),
-    ] = None,
+    model: DecisionForecasterOption = None,
+    survival: DecisionSurvivalOption = None,
+    cases: DecisionCasesOption = None,
     top: Annotated[int, typer.Option("--top", "-n", help="Rows per section.")] = 10,
 ) -> None:
     """The briefing: volume vs forecast, hot incidents, alerts opened/closed, cases at risk, review queue.
