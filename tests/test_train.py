@@ -140,7 +140,7 @@ def test_eval_file_with_unknown_labels_is_refused(tmp_path: Path) -> None:
 
 
 def test_balanced_class_weights() -> None:
-    from training.trainer import balanced_class_weights
+    from training.model_setup import balanced_class_weights
 
     w = balanced_class_weights([0, 0, 0, 1], 2)
     np.testing.assert_allclose(w, [4 / 6, 2.0])
@@ -148,7 +148,7 @@ def test_balanced_class_weights() -> None:
 
 
 def test_epoch_batch_sampler_is_deterministic_and_complete() -> None:
-    from training.trainer import EpochBatchSampler
+    from training.batches import EpochBatchSampler
 
     lengths = list(range(100))
     s = EpochBatchSampler(lengths, 8, seed=3)
