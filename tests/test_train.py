@@ -323,3 +323,107 @@ def test_resume_from_a_folder_without_checkpoints_is_a_clear_error(
     write_log(tmp_path / "train.csv", 6)
     with pytest.raises(ConfigError, match="no checkpoint found"):
         run_training(tiny_config(tmp_path, tiny_bert_dir, resume_from=str(tmp_path)))
+
+
+# -- tokenised data (datasets) -------------------------------------------------------------------
+
+
+def _count_encoding(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows tokenised from now on (cache hits tokenise none)."""
+    import training.tokenized as tokenized
+
+    calls: list[int] = []
+    real = tokenized._encode_batch
+
+    def counting(batch: dict[str, list[object]], **kwargs: object) -> dict[str, list[object]]:
+        calls.append(len(batch["text"]))
+        return real(batch, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tokenized, "_encode_batch", counting)
+    return calls
+
+
+def test_tokenised_data_is_cached_on_disk_by_fingerprint(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoTokenizer
+
+    from nlp.classifier import encode_head_tail
+    from training.tokenized import cache_files, prune_cache, tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    texts = [
+        p * (1 + i % 4) for i, p in enumerate(phrase for options in PHRASES.values() for phrase in options)
+    ]
+    frame = pd.DataFrame({"text": texts, "label": [["a", "b", "c"][i % 3] for i in range(len(texts))]})
+    settings = {
+        "labels": ["c", "a", "b"],
+        "max_length": 16,
+        "head_tokens": 4,
+        "cache_dir": tmp_path / "cache",
+    }
+    calls = _count_encoding(monkeypatch)
+    first = tokenize(frame, tokenizer, **settings)
+    assert sum(calls) == len(frame)
+    ids, truncated = encode_head_tail(tokenizer, texts, 16, 4)
+    assert list(first["input_ids"]) == ids and list(first["truncated"]) == truncated
+    assert list(first["length"]) == [len(x) for x in ids]
+    assert list(first["label"]) == [{"c": 0, "a": 1, "b": 2}[v] for v in frame["label"]]
+    files = sorted((tmp_path / "cache").glob("*.arrow"))
+    assert len(files) == 1 and cache_files(first) == files
+    written = files[0].stat().st_mtime_ns
+
+    calls.clear()
+    again = tokenize(frame.copy(), tokenizer, **settings)  # same rows and settings: read, not tokenised
+    assert calls == [] and cache_files(again) == files and files[0].stat().st_mtime_ns == written
+    assert list(again["input_ids"]) == ids
+
+    longer = tokenize(frame, tokenizer, **{**settings, "max_length": 24})  # other settings: another file
+    assert sum(calls) == len(frame) and len(list((tmp_path / "cache").glob("*.arrow"))) == 2
+    assert prune_cache(tmp_path / "cache", keep=[longer]) == files
+    assert list((tmp_path / "cache").glob("*.arrow")) == cache_files(longer)
+
+
+def test_a_second_run_on_the_same_data_reuses_the_tokenised_data(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.pipeline import run_training
+
+    write_log(tmp_path / "train.csv", 6)
+    first = run_training(tiny_config(tmp_path, tiny_bert_dir, epochs=1))
+    cache = tmp_path / "model" / "checkpoints" / "tokenized"
+    files = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.arrow")}
+    assert len(files) == 2  # the training and the evaluation rows
+    calls = _count_encoding(monkeypatch)
+    second = run_training(tiny_config(tmp_path, tiny_bert_dir, epochs=1, learning_rate=1e-3))
+    assert calls == []
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.arrow")} == files
+    assert second.metrics["data"]["train_fingerprint"] == first.metrics["data"]["train_fingerprint"]
+
+
+def test_a_log_streams_into_an_on_disk_dataset_that_trains_like_the_frame(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.numpy import load_file
+
+    from training.data import load_labelled
+    from training.tokenized import cache_files, log_dataset
+    from training.trainer import train_transformer
+
+    path = write_log(tmp_path / "train.csv", 8)
+    streamed = log_dataset(path, tmp_path / "logs", chunk_rows=5)  # 24 rows read 5 at a time
+    frame = load_labelled(path)
+    pd.testing.assert_frame_equal(streamed.to_pandas(), frame, check_dtype=False)
+    assert cache_files(streamed) and all(tmp_path / "logs" in p.parents for p in cache_files(streamed))
+    assert "13812345678" not in "".join(streamed["text"])  # masked on reading, like load_labelled
+    assert cache_files(log_dataset(path, tmp_path / "logs", chunk_rows=5)) == cache_files(streamed)
+
+    labels = sorted(PHRASES)
+    evaluation = frame.iloc[:6]
+    weights = {}
+    for name, rows in (("frame", frame), ("stream", streamed)):
+        config = tiny_config(tmp_path, tiny_bert_dir, output_dir=str(tmp_path / name), epochs=1)
+        result = train_transformer(config, rows, evaluation, labels)
+        weights[name] = load_file(str(result.last_dir / "model.safetensors"))
+    for key, value in weights["frame"].items():
+        np.testing.assert_array_equal(value, weights["stream"][key], err_msg=key)
