@@ -224,21 +224,26 @@ def fit(
                 "weight_search": search,
             }
             logger.info("fusion weight %.2f (transformer share) chosen on the evaluation split", weight)
-            info = ModelInfo(
-                "fusion",
-                labels,
-                max_length=config.max_length,
-                head_tokens=config.head_tokens,
-                base_model=config.base_model,
-                name=config.name,
-                fusion_weight=weight,
-            )
+            info = model_info(config, "fusion", labels, fusion_weight=weight)
             model = FusionClassifier(info, transformer, tfidf)
             logits = fuse_logits(
                 t_logits, transformer.info.temperature, f_logits, tfidf.info.temperature, weight
             )
     return finalize(
         model, config, train, evaluation, logits, data, extras, started, calibration_set=calibration_set
+    )
+
+
+def model_info(config: TrainConfig, model_type: str, labels: list[str], **extra: Any) -> ModelInfo:
+    """``hotline.json`` of a model trained with ``config`` (before calibration and thresholds)."""
+    return ModelInfo(
+        model_type,
+        labels,
+        max_length=config.max_length,
+        head_tokens=config.head_tokens,
+        base_model=config.base_model,
+        name=config.name,
+        **extra,
     )
 
 
@@ -257,14 +262,7 @@ def _train_transformer_part(
     loop = train_transformer(config, train, evaluation, labels, model=model, tokenizer=tokenizer)
     best = AutoModelForSequenceClassification.from_pretrained(loop.best_dir).eval()
     tok = AutoTokenizer.from_pretrained(loop.best_dir)
-    info = ModelInfo(
-        "transformer",
-        labels,
-        max_length=config.max_length,
-        head_tokens=config.head_tokens,
-        base_model=config.base_model,
-        name=config.name,
-    )
+    info = model_info(config, "transformer", labels)
     s = loop.state
     details = {
         "device": loop.device,

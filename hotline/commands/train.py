@@ -27,8 +27,12 @@ model_app = typer.Typer(
 RegistryOpt = Annotated[Path, typer.Option("--registry", metavar="DIR", help="Model registry directory.")]
 
 
-def _columns(**kwargs: str | None) -> dict[str, str | None]:
-    return {k.removesuffix("_column"): v for k, v in kwargs.items() if v}
+def _columns(
+    text: str | None, title: str | None, id_: str | None, label: str | None
+) -> dict[str, str | None]:
+    """The column options as ``TrainConfig.columns`` (canonical name -> source header)."""
+    given = {"text": text, "title": title, "id": id_, "label": label}
+    return {k: v for k, v in given.items() if v}
 
 
 def _floats(value: str, option: str) -> tuple[float, ...]:
@@ -146,12 +150,7 @@ def train(
         base_model=base_model,
         eval_file=str(eval_file) if eval_file else None,
         eval_split=eval_split,
-        columns=_columns(
-            text_column=text_column,
-            title_column=title_column,
-            id_column=id_column,
-            label_column=label_column,
-        ),
+        columns=_columns(text_column, title_column, id_column, label_column),
         encoding=encoding,
         name=name,
         seed=seed,
@@ -209,9 +208,7 @@ def evaluate(
     report = evaluate_model(
         model,
         data,
-        columns=_columns(
-            text_column=text_column, title_column=title_column, id_column=id_column, label_column=label_column
-        ),
+        columns=_columns(text_column, title_column, id_column, label_column),
         encoding=encoding,
         batch_size=batch_size,
         device=device,
@@ -286,12 +283,7 @@ def retrain(
         max_steps=max_steps,
         learning_rate=learning_rate,
         seed=seed,
-        columns=_columns(
-            text_column=text_column,
-            title_column=title_column,
-            id_column=id_column,
-            label_column=label_column,
-        ),
+        columns=_columns(text_column, title_column, id_column, label_column),
         encoding=encoding,
     )
     result = run_retrain(config)
