@@ -290,6 +290,22 @@ def train_one_epoch(fit: Fitting, state: TrainerState, meter: ProgressMeter) -> 
     return False
 
 
+def end_epoch(fit: Fitting, state: TrainerState, meter: ProgressMeter) -> bool:
+    """After a whole epoch: evaluate (unless every ``eval_steps``) and checkpoint; True to stop."""
+    config = fit.config
+    state.epoch += 1
+    state.batches_in_epoch = 0
+    done = record_evaluation(fit, state, meter.running) if not config.eval_steps else False
+    if config.checkpoint_steps is None and not done and state.epoch < config.epochs:
+        save_checkpoint(
+            fit.accelerator,
+            state,
+            step_dir(fit.checkpoint_root, state.global_step),
+            keep=config.keep_checkpoints,
+        )
+    return done
+
+
 def evaluate(fit: Fitting) -> dict[str, float]:
     """Macro-F1, accuracy and loss on the evaluation data, gathered from every process."""
     import torch
@@ -423,7 +439,6 @@ def train_transformer(
     ``model``/``tokenizer`` warm-start from an existing classifier (retraining); by default a
     fresh head is put on ``config.base_model``.
     """
-    import torch
     from accelerate.utils import set_seed
 
     labels = list(labels)
@@ -446,19 +461,7 @@ def train_transformer(
     meter = ProgressMeter(state, fit.total_steps, main_process=accelerator.is_main_process)
     done = state.global_step >= fit.total_steps
     while state.epoch < config.epochs and not done:
-        if train_one_epoch(fit, state, meter):
-            break
-        state.epoch += 1
-        state.batches_in_epoch = 0
-        if not config.eval_steps:
-            done = record_evaluation(fit, state, meter.running)
-        if config.checkpoint_steps is None and not done and state.epoch < config.epochs:
-            save_checkpoint(
-                accelerator,
-                state,
-                step_dir(fit.checkpoint_root, state.global_step),
-                keep=config.keep_checkpoints,
-            )
+        done = train_one_epoch(fit, state, meter) or end_epoch(fit, state, meter)
     meter.close()
     if not state.history or state.history[-1]["step"] != state.global_step:
         record_evaluation(fit, state, meter.running)  # the final weights are always compared with the best
@@ -474,7 +477,15 @@ def train_transformer(
         state.best_metric or 0.0,
         state.best_step,
     )
+    return LoopResult(
+        fit.best_dir, last_dir, state, describe_device(accelerator), accelerator.num_processes, tokenizer
+    )
+
+
+def describe_device(accelerator: Any) -> str:
+    import torch
+
     device = str(accelerator.device)
     if accelerator.device.type == "cuda":
         device += f" ({torch.cuda.get_device_name(accelerator.device)})"
-    return LoopResult(fit.best_dir, last_dir, state, device, accelerator.num_processes, tokenizer)
+    return device
