@@ -87,6 +87,45 @@ def test_config_validates_and_round_trips(tmp_path: Path) -> None:
     assert loaded == config and loaded.tfidf_char_ngrams == (1, 3)
 
 
+def test_a_training_config_saved_by_the_dataclass_version_still_loads(tmp_path: Path) -> None:
+    # training_config.json as TrainConfig wrote it before it became a pydantic model
+    saved = {
+        "train_file": "train.csv", "output_dir": "model", "model_type": "transformer", "base_model": "bert",
+        "eval_file": None, "eval_split": 0.2, "columns": {"label": "类别"}, "encoding": None, "name": None,
+        "seed": 42, "max_length": 24, "head_tokens": None, "epochs": 2, "max_steps": None, "batch_size": 8,
+        "eval_batch_size": 16, "gradient_accumulation_steps": 1, "learning_rate": 0.002,
+        "head_learning_rate": None, "weight_decay": 0.01, "warmup_ratio": 0.06, "scheduler": "linear",
+        "max_grad_norm": 1.0, "mixed_precision": "no", "freeze_embeddings": False, "class_weight": "none",
+        "label_smoothing": 0.0, "group_by_length": True, "eval_steps": None, "early_stopping_patience": 2,
+        "checkpoint_steps": None, "keep_checkpoints": 2, "checkpoint_dir": None, "resume_from": None,
+        "tfidf_char_ngrams": [1, 3], "tfidf_word_ngrams": None, "tfidf_max_features": 300000,
+        "tfidf_min_df": 2, "tfidf_classifier": "svm", "tfidf_c_grid": [0.1, 0.3, 1.0, 3.0, 10.0],
+        "fusion_weight_grid": [round(0.05 * i, 2) for i in range(21)], "calibrate": True,
+        "calibration_folds": 5, "target_precision": 0.95, "min_threshold_support": 2, "replay_per_class": 5,
+    }  # fmt: skip
+    text = json.dumps(saved, ensure_ascii=False, indent=2) + "\n"
+    (tmp_path / "training_config.json").write_text(text, encoding="utf-8")
+    config = TrainConfig.load(tmp_path)
+    assert config.tfidf_char_ngrams == (1, 3) and config.columns == {"label": "类别"}
+    assert config.learning_rate == 0.002 and config.resolved_checkpoint_dir == Path("model") / "checkpoints"
+    out = tmp_path / "again"
+    out.mkdir()
+    config.save(out)
+    assert (out / "training_config.json").read_text(encoding="utf-8") == text  # the same file, byte for byte
+
+
+def test_job_configs_describe_every_field_and_name_every_bad_one() -> None:
+    from training.config import RetrainConfig
+
+    for cls in (TrainConfig, RetrainConfig):
+        undescribed = [name for name, f in cls.model_fields.items() if not f.description]
+        assert not undescribed, (cls.__name__, undescribed)
+    with pytest.raises(ConfigError, match=r"holdout: .*; epochs: .*; colour: unknown field"):
+        RetrainConfig(model="m", new_file="n", holdout=0.95, epochs=0, colour="red")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"head_tokens: must be between 0 and max_length - 2"):
+        TrainConfig(train_file="t.csv", output_dir="o", model_type="tfidf", max_length=16, head_tokens=15)
+
+
 def test_split_and_replay_are_stratified_and_seeded() -> None:
     from training.data import replay_sample, stratified_split
 
