@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from events.grouping import GroupingConfig, IncidentGrouper, incident_id, shingles, tfidf_matrix
+from events.config import GroupingConfig
+from events.grouping import IncidentGrouper, incident_id
+from events.similarity import shingles, tfidf_matrix
 from nlp.events import EventExtractor
 
 

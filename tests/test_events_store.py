@@ -41,19 +41,19 @@ def test_same_batch_twice_changes_nothing(tmp_path) -> None:
         }
     )
     for _ in range(2):
-        store.upsert_complaints(recs)
-        store.upsert_predictions(preds)
+        store.complaints.upsert(recs)
+        store.complaints.upsert_predictions(preds)
     counts = store.counts()
     assert counts["complaints"] == 3 and counts["predictions"] == 2
-    stored = store.read_complaints(["c1"])
+    stored = store.complaints.read(["c1"])
     assert "13812345678" not in stored.loc[0, "text"] and "[手机号]" in stored.loc[0, "text"]
     assert stored.loc[0, "caller"] == caller_key("C001") != "C001"
-    p = store.read_predictions(["c1", "c2"])
+    p = store.complaints.read_predictions(["c1", "c2"])
     assert p.set_index("complaint_id").loc["c1", "top_k"] == {"供水供电燃气": 0.9, "市容环卫": 0.1}
     # a new model version adds rows; the latest wins
-    store.upsert_predictions(preds.assign(model_version="v2", label=["市容环卫", "噪音扰民"]))
+    store.complaints.upsert_predictions(preds.assign(model_version="v2", label=["市容环卫", "噪音扰民"]))
     assert store.counts()["predictions"] == 4
-    assert len(store.read_predictions(["c1"])) == 1
+    assert len(store.complaints.read_predictions(["c1"])) == 1
 
 
 def test_schema_version_is_checked(tmp_path) -> None:
@@ -105,15 +105,15 @@ def test_alerts_upsert_and_read(tmp_path) -> None:
         },
         {"alert_id": "a2", "date": "2026-07-01", "kind": "interval", "score": 1.0},
     ]
-    assert store.upsert_alerts(alerts) == 2
-    store.upsert_alerts(pd.DataFrame(alerts[:1]))
-    out = store.read_alerts()
+    assert store.alerts.upsert(alerts) == 2
+    store.alerts.upsert(pd.DataFrame(alerts[:1]))
+    out = store.alerts.read()
     assert len(out) == 2 and out.loc[0, "alert_id"].startswith("burst")
     assert out.loc[0, "date"] == "2026-07-14" and out.loc[0, "incident_ids"] == ["INC-20260714-1bec4ecc"]
     assert "13812345678" not in out.loc[0, "examples"][0]
-    assert len(store.read_alerts(since="2026-07-10")) == 1
+    assert len(store.alerts.read(since="2026-07-10")) == 1
     with pytest.raises(Exception, match="kind"):
-        store.upsert_alerts([{"alert_id": "x", "date": "2026-07-01", "kind": "spike"}])
+        store.alerts.upsert([{"alert_id": "x", "date": "2026-07-01", "kind": "spike"}])
 
 
 def test_signals_zero_filled_with_calendar() -> None:
@@ -173,9 +173,9 @@ def test_signals_round_trip_through_the_store(tmp_path) -> None:
             }
         )
     )
-    store.replace_signals(signals)
-    store.replace_signals(signals)
-    out = store.read_signals("2026-05-02", "2026-05-03")
+    store.signals.replace(signals)
+    store.signals.replace(signals)
+    out = store.signals.read("2026-05-02", "2026-05-03")
     assert out["date"].tolist() == ["2026-05-02", "2026-05-03"]
     assert out["calls"].tolist() == [0, 1] and out["new_incidents"].tolist() == [0, 0]
     assert out["is_holiday"].tolist() == [True, True]  # 劳动节 2026-05-01..05
@@ -189,13 +189,13 @@ def test_postgres_store_round_trip(postgres_url: str) -> None:
     try:
         recs = _records().assign(id=lambda d: "pgtest-" + d["id"])
         for _ in range(2):
-            store.upsert_complaints(recs)
-        assert len(store.read_complaints(recs["id"].tolist())) == 3
-        store.upsert_alerts([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 1.0}])
-        store.upsert_alerts([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 2.0}])
-        alerts = store.read_alerts(since="2026-07-14")
+            store.complaints.upsert(recs)
+        assert len(store.complaints.read(recs["id"].tolist())) == 3
+        store.alerts.upsert([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 1.0}])
+        store.alerts.upsert([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 2.0}])
+        alerts = store.alerts.read(since="2026-07-14")
         assert alerts.set_index("alert_id").loc["pgtest-a", "score"] == 2.0
-        store.replace_signals(
+        store.signals.replace(
             build_signals(
                 pd.DataFrame(
                     {
@@ -208,7 +208,7 @@ def test_postgres_store_round_trip(postgres_url: str) -> None:
                 )
             )
         )
-        assert len(store.read_signals()) == 4 * 2
+        assert len(store.signals.read()) == 4 * 2
     finally:
         with store.engine.begin() as conn:
             for name in ("complaints", "alerts", "signals"):

@@ -25,9 +25,11 @@ from alembic.runtime.migration import MigrationContext
 from typer.testing import CliRunner
 
 from events import migrations
-from events.pipeline import EventsConfig, run_events
+from events.config import EventsConfig
+from events.pipeline import run_events
 from events.signals import build_signals
-from events.store import EventStore, StoreLockError, StoreSchemaError, _metadata, caller_key
+from events.store import EventStore, StoreLockError, StoreSchemaError, caller_key
+from events.store.schema import build_metadata
 from nlp.io import ReaderOptions
 from tests.postgres import fresh_database
 from tests.test_events_store import _records
@@ -73,19 +75,19 @@ def test_same_batch_twice_changes_nothing(store_url: str) -> None:
             }
         )
         for _ in range(2):
-            store.upsert_complaints(recs)
-            store.upsert_predictions(preds)
+            store.complaints.upsert(recs)
+            store.complaints.upsert_predictions(preds)
         counts = store.counts()
         assert counts["complaints"] == 3 and counts["predictions"] == 2
-        stored = store.read_complaints(["c1"])
+        stored = store.complaints.read(["c1"])
         assert "13812345678" not in stored.loc[0, "text"] and "[手机号]" in stored.loc[0, "text"]
         assert stored.loc[0, "caller"] == caller_key("C001") != "C001"
         assert stored.loc[0, "time"] == pd.Timestamp("2026-05-01 10:00")
-        p = store.read_predictions(["c1", "c2"])
+        p = store.complaints.read_predictions(["c1", "c2"])
         assert p.set_index("complaint_id").loc["c1", "top_k"] == {"供水供电燃气": 0.9, "市容环卫": 0.1}
-        store.upsert_predictions(preds.assign(model_version="v2", label=["市容环卫", "噪音扰民"]))
+        store.complaints.upsert_predictions(preds.assign(model_version="v2", label=["市容环卫", "噪音扰民"]))
         assert store.counts()["predictions"] == 4
-        latest = store.read_predictions(["c1"])
+        latest = store.complaints.read_predictions(["c1"])
         assert len(latest) == 1 and latest.loc[0, "label"] == "市容环卫"
 
 
@@ -105,14 +107,14 @@ def test_alerts_upsert_and_read(store_url: str) -> None:
             "first_seen": "2026-07-14 06:10",
         }
         other = {"alert_id": "a2", "date": "2026-07-01", "kind": "interval", "score": 1.0}
-        assert store.upsert_alerts([alert, other]) == 2
-        store.upsert_alerts(pd.DataFrame([{**alert, "score": 10.5}]))
-        out = store.read_alerts()
+        assert store.alerts.upsert([alert, other]) == 2
+        store.alerts.upsert(pd.DataFrame([{**alert, "score": 10.5}]))
+        out = store.alerts.read()
         assert out["alert_id"].tolist() == [alert["alert_id"], "a2"]
         assert out.loc[0, "score"] == 10.5 and out.loc[0, "date"] == "2026-07-14"
         assert out.loc[0, "incident_ids"] == ["INC-20260714-1bec4ecc"]
         assert "13812345678" not in out.loc[0, "examples"][0]
-        assert len(store.read_alerts(since="2026-07-10")) == 1
+        assert len(store.alerts.read(since="2026-07-10")) == 1
 
 
 def test_signals_round_trip(store_url: str) -> None:
@@ -128,12 +130,12 @@ def test_signals_round_trip(store_url: str) -> None:
                 }
             )
         )
-        store.replace_signals(signals)
-        store.replace_signals(signals)
-        out = store.read_signals("2026-05-02", "2026-05-03")
+        store.signals.replace(signals)
+        store.signals.replace(signals)
+        out = store.signals.read("2026-05-02", "2026-05-03")
         assert out["date"].tolist() == ["2026-05-02", "2026-05-03"]
         assert out["calls"].tolist() == [0, 1] and out["is_holiday"].tolist() == [True, True]
-        assert len(store.read_signals()) == 3
+        assert len(store.signals.read()) == 3
 
 
 def test_schema_checks(store_url: str) -> None:
@@ -179,11 +181,11 @@ def test_postgres_writer_lock_excludes_other_writers(pg_url: str) -> None:
 
 def _snapshot(url: str) -> dict[str, object]:
     with EventStore(url, create=False) as st:
-        complaints = st.read_complaints().sort_values("id").reset_index(drop=True)
-        members = st.read_members()
-        incidents = st.read_incidents(order="first_seen").sort_values("incident_id")
-        signals = st.read_signals()
-        events = st.read_events().sort_values("complaint_id")
+        complaints = st.complaints.read().sort_values("id").reset_index(drop=True)
+        members = st.incidents.read_members()
+        incidents = st.incidents.read(order="first_seen").sort_values("incident_id")
+        signals = st.signals.read()
+        events = st.complaints.read_events().sort_values("complaint_id")
     return {
         "complaints": complaints[
             ["id", "time", "title", "text", "district", "label", "caller", "content_hash"]
@@ -293,7 +295,7 @@ def test_concurrent_writers_lose_and_duplicate_nothing(postgres_url: str, tmp_pa
         # The runs were serialised by the lock; the order they ran in is the order their
         # complaints were loaded. A sequential run in that order must give the same store.
         with EventStore(url, create=False) as st:
-            loaded = st.read_complaints()[["id", "loaded_at"]]
+            loaded = st.complaints.read()[["id", "loaded_at"]]
         first_load = []
         for p in parts:
             ids = set(pd.read_csv(p, dtype=str, keep_default_na=False)["id"])
@@ -325,11 +327,11 @@ def test_new_store_is_at_head_and_matches_the_model(store_url: str) -> None:
     with EventStore(store_url) as st:
         assert st.schema_revision() == HEAD
         assert st.schema_version() == 1
-        assert st.meta()["caller_key_scheme"]
+        assert st.meta.read()["caller_key_scheme"]
         with st.engine.connect() as conn:
             # What the migrations built is what the code expects: a change to the model
             # without a migration fails here.
-            diff = compare_metadata(MigrationContext.configure(conn), _metadata()[0])
+            diff = compare_metadata(MigrationContext.configure(conn), build_metadata()[0])
     assert diff == []
     assert _revision(store_url) == set(migrations.heads())
 
@@ -371,17 +373,17 @@ def test_old_store_is_stamped_and_keeps_its_data(store_url: str, with_store_meta
     _old_style_store(store_url, with_store_meta=with_store_meta)
     assert _revision(store_url) == set()
     with EventStore(store_url, create=False) as st:  # read-only: opened as it is, not stamped
-        assert st.schema_revision() is None and len(st.read_complaints()) == 1
+        assert st.schema_revision() is None and len(st.complaints.read()) == 1
     assert _revision(store_url) == set()
     with EventStore(store_url) as st:
         assert st.schema_revision() == HEAD
         assert st.schema_version() == 1
-        assert st.read_complaints()["id"].tolist() == ["old1"]
-        assert st.read_incidents()["incident_id"].tolist() == ["INC-old"]
-        assert st.meta()["caller_key_scheme"] == "hmac-sha256-v1"
-        st.upsert_complaints(pd.DataFrame({"id": ["new1"], "text": ["井盖丢了"]}))
+        assert st.complaints.read()["id"].tolist() == ["old1"]
+        assert st.incidents.read()["incident_id"].tolist() == ["INC-old"]
+        assert st.meta.read()["caller_key_scheme"] == "hmac-sha256-v1"
+        st.complaints.upsert(pd.DataFrame({"id": ["new1"], "text": ["井盖丢了"]}))
         with st.engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), _metadata()[0]) == []
+            assert compare_metadata(MigrationContext.configure(conn), build_metadata()[0]) == []
     assert _revision(store_url) == set(migrations.heads())
 
 

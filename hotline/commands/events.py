@@ -101,7 +101,8 @@ def events(
     go to INPUTNAME.events.rejects.csv next to the store file (or --rejects). Two runs on one
     store do not interleave: the second waits for the first (--lock-timeout).
     """
-    from events.pipeline import EventsConfig, run_events, write_report
+    from events.config import EventsConfig
+    from events.pipeline import run_events, write_report
     from events.store import EventStore
 
     config = EventsConfig(
@@ -157,7 +158,7 @@ def hot(
     if top < 1:
         raise typer.BadParameter("--top must be at least 1")
     with EventStore(store, create=False) as st:
-        table = st.read_hot(
+        table = st.incidents.hot(
             top, since=since, until=until, category=category, district=district, min_complaints=min_complaints
         )
     if as_json:
@@ -202,7 +203,7 @@ def signals(
     with EventStore(store, create=False) as st:
         if refresh:
             refresh_signals(st)
-        table = st.read_signals(start, end)
+        table = st.signals.read(start, end)
     write_table(table, output)
     days = table["date"].nunique() if len(table) else 0
     series = len(table.groupby(["category", "district"])) if len(table) else 0
