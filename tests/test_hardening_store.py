@@ -11,8 +11,6 @@ import multiprocessing as mp
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -25,9 +23,8 @@ from events.pipeline import run_events
 from events.signals import build_signals
 from events.store import SIGNAL_COLUMNS, EventStore, StoreLockError, resolve_url
 from nlp.io import ReaderOptions
+from tests.store_fixtures import concurrent_events, split_sample
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "samples" / "complaints.csv"
 PHONE = "13812345678"
 PHONE2 = "13987654321"
 
@@ -309,17 +306,6 @@ def test_new_store_race_does_not_fail(tmp_path: Path) -> None:
             assert st.counts()["complaints"] == workers
 
 
-def _split_sample(tmp_path: Path, rows: int | None) -> tuple[Path, Path]:
-    df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
-    if rows is not None:
-        df = df.iloc[:rows]
-    half = len(df) // 2
-    a, b = tmp_path / "half_a.csv", tmp_path / "half_b.csv"
-    df.iloc[:half].to_csv(a, index=False)
-    df.iloc[half:].to_csv(b, index=False)
-    return a, b
-
-
 def _state(db: Path) -> tuple[frozenset, frozenset]:
     with EventStore(db, create=False) as st:
         complaints = st.complaints.read()
@@ -339,30 +325,9 @@ def _sequential(tmp_path: Path, name: str, first: Path, second: Path) -> tuple[f
 
 
 def _two_writers(tmp_path: Path, rows: int | None) -> None:
-    a, b = _split_sample(tmp_path, rows)
+    a, b = split_sample(tmp_path, 2, rows)
     db = tmp_path / "race.db"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "hotline.cli", "events"]
-    procs = [
-        subprocess.Popen(
-            [*cmd, str(log), "--store", str(db), "--gazetteer", "none"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for log in (a, b)
-    ]
-    outputs = []
-    for p in procs:
-        try:
-            out, _ = p.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
-        outputs.append(out)
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs)
+    outputs = concurrent_events([a, b], str(db), tmp_path)
     assert not any("schema_version is empty" in o for o in outputs)
     got = _state(db)
     # The lock lets either run go first; the result must be that of one of the two orders.
