@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from common.errors import HotlineError
+from common.errors import ConfigError, HotlineError
 from hotline.cli import app
 
 runner = CliRunner()
@@ -164,3 +164,21 @@ def test_regroup_rebuilds_the_same_incidents(loaded: tuple[Path, Path], tmp_path
         after = st.incidents.read_members().sort_values("complaint_id")[["complaint_id", "incident_id"]]
         assert st.counts()["incidents"] == before["incident_id"].nunique()
     pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
+
+
+def test_the_run_report_carries_a_config_that_loads(loaded: tuple[Path, Path]) -> None:
+    from events.config import EventsConfig
+
+    _, store = loaded
+    report = json.loads((store.parent / "report.json").read_text(encoding="utf-8"))
+    config = EventsConfig.from_dict(report["config"])
+    assert config.gazetteer == "none" and config.to_dict() == report["config"]
+
+
+def test_a_bad_option_is_named_by_its_flag(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log.csv")
+    for args, flag in ((["--window-days", "0"], "--window-days"), (["--keywords", "-1"], "--keywords")):
+        result = runner.invoke(app, ["events", str(log), "--store", str(tmp_path / "ev.db"), *args])
+        assert result.exit_code != 0 and isinstance(result.exception, ConfigError)
+        assert flag in str(result.exception) and "window_days" not in str(result.exception)
+    assert not (tmp_path / "ev.db").exists()  # refused before the store was opened
