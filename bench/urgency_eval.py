@@ -194,6 +194,11 @@ def corpus_figures(labels: pd.DataFrame, corpus: pd.DataFrame, census_rev: str) 
         f"recall with that estimate: {hit / (len(found) + est):.2f}; at the upper bound: "
         f"{hit / (len(found) + est_hi):.2f}"
     )
+    read_outside = outside[outside["label"].notna()]
+    print(
+        f"all labelled rows outside the region (every stratum, not a uniform sample): {len(read_outside)}, "
+        f"gold {dict(Counter(read_outside['label']))}"
+    )
 
 
 def report(args: argparse.Namespace, assess: Assess, census: Assess) -> int:
