@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.errors import ModelNotFoundError
+from common.errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 

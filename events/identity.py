@@ -32,7 +32,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from nlp.errors import HotlineError
+from common.errors import HotlineError
 
 logger = logging.getLogger(__name__)
 

@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import ConfigError, HotlineError
 from events.grouping import METHODS, GroupingConfig, IncidentGrouper
 from events.hot import summarize_incidents
 from events.signals import refresh_signals
 from events.store import EventStore, clean_place
-from nlp.errors import ConfigError, HotlineError
 from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
 from nlp.location import Gazetteer, gazetteer_coverage, normalize_district
 from nlp.text import join_title_text

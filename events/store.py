@@ -52,8 +52,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from common.errors import HotlineError
 from events import identity, migrations
-from nlp.errors import HotlineError
 from nlp.pii import PLACEHOLDERS, mask_pii
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nlp.errors import ConfigError
+from common.errors import ConfigError
 
 HEADS = ("seasonal_naive", "ets", "sarima", "gbm", "mlp")
 COMBO = "combo"  # mean of the fitted non-naive heads; a candidate in model choice

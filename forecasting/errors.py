@@ -1,8 +1,8 @@
-"""User-facing errors of the forecasting package (all derive from :class:`nlp.errors.HotlineError`)."""
+"""User-facing errors of the forecasting package (all derive from :class:`common.errors.HotlineError`)."""
 
 from __future__ import annotations
 
-from nlp.errors import HotlineError, InputFileError, ModelNotFoundError
+from common.errors import HotlineError, InputFileError, ModelNotFoundError
 
 
 class SignalsError(InputFileError):

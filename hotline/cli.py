@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from nlp.errors import HotlineError
+from common.errors import HotlineError
 
 app = typer.Typer(
     name="hotline",

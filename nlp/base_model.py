@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nlp.errors import HotlineError, InputFileError, ModelNotFoundError
+from common.errors import HotlineError, InputFileError, ModelNotFoundError
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -265,7 +265,7 @@ class E5File:
 
 
 def read_e5_file(path: str | os.PathLike[str]) -> E5File:
-    """Parse an E5S1 file (raises :class:`~nlp.errors.InputFileError` when it is not one)."""
+    """Parse an E5S1 file (raises :class:`~common.errors.InputFileError` when it is not one)."""
     return E5File(path)
 
 

@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from nlp.errors import ModelNotFoundError
+from common.errors import ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 

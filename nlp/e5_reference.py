@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.errors import InputFileError, ModelNotFoundError
+from common.errors import InputFileError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 

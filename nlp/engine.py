@@ -529,7 +529,7 @@ def classify_log(
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from nlp.errors import HotlineError
+    from common.errors import HotlineError
     from nlp.io import (
         ComplaintReader,
         RejectsWriter,
@@ -824,7 +824,7 @@ def _truncate_to_commit(
                     part.unlink()
         missing = [i for i in range(int(state["parts"])) if not (parts / f"part-{i:06d}.parquet").exists()]
         if missing:
-            from nlp.errors import HotlineError
+            from common.errors import HotlineError
 
             raise HotlineError(
                 f"{parts} lost {len(missing)} committed part(s); rerun without --resume to start over"

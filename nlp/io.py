@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from nlp.errors import ColumnNotFoundError, InputFileError
+from common.errors import ColumnNotFoundError, InputFileError
 from nlp.pii import mask_pii
 from nlp.text import NormalizeOptions, join_title_text, normalize_text
 

@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from nlp.errors import InputFileError
+from common.errors import InputFileError
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import HotlineError, ModelNotFoundError
 from nlp.classifier import ONNX_FILE, ModelInfo
-from nlp.errors import HotlineError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 

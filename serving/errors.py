@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nlp.errors import HotlineError, ModelNotFoundError
+from common.errors import HotlineError, ModelNotFoundError
 from nlp.pii import mask_excerpt
 
 logger = logging.getLogger(__name__)

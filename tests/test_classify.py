@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from common.errors import HotlineError
 from hotline.cli import app
 from nlp.engine import ClassifyConfig, classify_log, progress_path, summary_path
-from nlp.errors import HotlineError
 from tests.test_classifier import TEXTS, fit_tfidf, make_transformer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,7 +188,7 @@ def test_config_errors_say_how_to_fix(tmp_path: Path, tfidf_dir: Path) -> None:
         ClassifyConfig("a.csv", "a.csv", "m")
     src = tmp_path / "log.csv"
     make_log(3).to_csv(src, index=False)
-    from nlp.errors import InputFileError
+    from common.errors import InputFileError
 
     with pytest.raises(InputFileError, match="unknown file type"):
         ClassifyConfig(str(src), str(tmp_path / "o.doc"), str(tfidf_dir))

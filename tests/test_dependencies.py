@@ -27,13 +27,14 @@ except ModuleNotFoundError:  # Python 3.10: pytest depends on tomli there
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("hotline", "nlp", "training", "serving", "events", "forecasting", "reports", "data")
+PACKAGES = ("common", "hotline", "nlp", "training", "serving", "events", "forecasting", "reports", "data")
 SELF = "hotline"
 
 # Which roles run a module's code (longest dotted prefix wins). "base" is the plain install;
 # a module of role R may import what base + extra R (with the extras it names) declares. A module
 # used by two roles must import only what both declare.
 MODULE_ROLES: dict[str, set[str]] = {
+    "common": {"base"},  # errors, config base, JSON values, atomic writes
     "hotline": {"base"},  # the CLI: every command module is imported at start-up
     "hotline.commands.classify": {"serve"},
     "hotline.commands.events": {"serve"},

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.errors import ModelNotFoundError
 from nlp.classifier import FusionClassifier, ModelInfo, OnnxClassifier, load_classifier, predict_proba
 from nlp.engine import EngineConfig, InferenceEngine, length_buckets
-from nlp.errors import ModelNotFoundError
 from tests.test_classifier import LABELS, TEXTS, Y, fit_tfidf, make_transformer
 
 LONG = "开头说地点在幸福路" + "中间的叙述很长很长" * 40 + "最后请求尽快处理"

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from common.errors import HotlineError
 from hotline.cli import app
-from nlp.errors import HotlineError
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from nlp.errors import InputFileError
+from common.errors import InputFileError
 from nlp.events import EVENT_COLUMNS, EventExtractor, events_for_texts, extract_event
 from nlp.location import (
     Gazetteer,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from common.errors import ConfigError
 from forecasting.alerts import Alert, detect_alerts, run_alerts
 from forecasting.config import AlertConfig
 from forecasting.errors import SignalsError
 from forecasting.forecaster import Forecaster
-from nlp.errors import ConfigError
 from tests.test_forecast_common import WEEKLY, make_signals, small_config
 
 

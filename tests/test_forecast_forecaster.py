@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common.errors import ConfigError, HotlineError
 from forecasting.config import ForecastConfig
 from forecasting.errors import ForecastModelError, SignalsError, UnknownSeriesError
 from forecasting.forecaster import Forecaster
 from forecasting.heads import make_head
 from forecasting.signals import parse_series_key, read_signals_file, signals_from_complaints, validate_signals
-from nlp.errors import ConfigError, HotlineError
 from tests.test_forecast_common import fitted_forecaster, make_signals, small_config
 
 

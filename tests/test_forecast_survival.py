@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common.errors import ConfigError
 from forecasting.config import SurvivalConfig
 from forecasting.errors import ForecastModelError, SurvivalDataError
 from forecasting.survival import SurvivalModel, keyword_category, prepare_cases, read_cases
-from nlp.errors import ConfigError
 
 EXPORT = pd.Timestamp("2025-05-01")  # when the synthetic log was exported
 

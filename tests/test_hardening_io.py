@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nlp.errors import ColumnNotFoundError, InputFileError
+from common.errors import ColumnNotFoundError, InputFileError
 from nlp.io import (
     ComplaintReader,
     ReaderOptions,

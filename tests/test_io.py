@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nlp.errors import ColumnNotFoundError, InputFileError
+from common.errors import ColumnNotFoundError, InputFileError
 from nlp.io import (
     ColumnMap,
     ComplaintReader,

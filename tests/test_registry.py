@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common.errors import ConfigError, InputFileError, ModelNotFoundError
 from nlp.classifier import ModelInfo, load_classifier, resolve_model_dir
-from nlp.errors import ConfigError, InputFileError, ModelNotFoundError
 from tests.test_train import NEW_PHRASES, PHRASES, tiny_config, write_log
 from training.config import TrainConfig
 from training.retrain import LabelPlan, RetrainConfig, compare, plan_labels, read_mapping, relabel

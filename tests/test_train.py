@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nlp.errors import ColumnNotFoundError, ConfigError, InputFileError
+from common.errors import ColumnNotFoundError, ConfigError, InputFileError
 from training.config import TrainConfig
 
 PHRASES = {

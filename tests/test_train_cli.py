@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from common.errors import InputFileError
 from hotline.cli import app
-from nlp.errors import InputFileError
 from tests.test_train import PHRASES, write_log
 
 runner = CliRunner()

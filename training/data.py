@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nlp.errors import InputFileError
+from common.errors import InputFileError
 from nlp.io import ColumnMap, ReaderOptions, read_complaints
 from nlp.text import join_title_text
 
@@ -45,7 +45,7 @@ def load_labelled(
 ) -> pd.DataFrame:
     """Read a labelled complaint log into ``id, text, label, row`` (text = title + message).
 
-    Raises :class:`~nlp.errors.InputFileError` (with the file name and what to do) when the
+    Raises :class:`~common.errors.InputFileError` (with the file name and what to do) when the
     label column is missing, every text is empty, or fewer than ``min_classes`` labels occur.
     """
     if Path(path).suffix.lower() == ".parquet" and _is_training_frame(path):

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import ConfigError
 from nlp.classifier import softmax
-from nlp.errors import ConfigError
 from training.calibration import nll
 
 logger = logging.getLogger(__name__)

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import InputFileError
 from nlp.classifier import ModelInfo, TransformerClassifier, softmax
-from nlp.errors import InputFileError
 from training.calibration import calibration_summary, fit_temperature
 from training.config import TrainConfig
 from training.data import (

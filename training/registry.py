@@ -33,8 +33,8 @@ from typing import Any
 
 import pandas as pd
 
+from common.errors import ConfigError, ModelNotFoundError
 from nlp.classifier import INFO_FILE, REGISTRY_POINTER, ModelInfo
-from nlp.errors import ConfigError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 

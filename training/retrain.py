@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import ConfigError, InputFileError
 from nlp.classifier import ModelInfo, resolve_model_dir, softmax
-from nlp.errors import ConfigError, InputFileError
 from nlp.text import pad
 from training.config import TrainConfig
 from training.data import (

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nlp.errors import ConfigError, ModelNotFoundError
+from common.errors import ConfigError, ModelNotFoundError
 from training.config import TrainConfig
 
 logger = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ def _columns(**kwargs: str | None) -> dict[str, str | None]:
 
 
 def _floats(value: str, option: str) -> tuple[float, ...]:
-    from nlp.errors import ConfigError
+    from common.errors import ConfigError
 
     try:
         return tuple(float(v) for v in value.split(",") if v.strip())
@@ -41,7 +41,7 @@ def _floats(value: str, option: str) -> tuple[float, ...]:
 
 
 def _ngrams(value: str, option: str) -> tuple[int, int] | None:
-    from nlp.errors import ConfigError
+    from common.errors import ConfigError
 
     if value.lower() in ("none", "off", "0", ""):
         return None
@@ -136,7 +136,7 @@ def train(
     encoding: Encoding = None,
 ) -> None:
     """Train a complaint classifier; -o DIR gets the best model, ready for classify/serve/evaluate."""
-    from nlp.errors import ConfigError
+    from common.errors import ConfigError
     from training.config import TrainConfig
     from training.pipeline import run_training
 
@@ -277,7 +277,7 @@ def retrain(
     encoding: Encoding = None,
 ) -> None:
     """Warm-start from the current model on new labels + replay; promote only if it is not worse."""
-    from nlp.errors import ConfigError
+    from common.errors import ConfigError
     from training.retrain import RetrainConfig
     from training.retrain import retrain as run_retrain
 

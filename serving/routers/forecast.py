@@ -18,7 +18,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from nlp.errors import HotlineError
+from common.errors import HotlineError
 from nlp.pii import mask_excerpt
 from serving.errors import InvalidInput, PayloadTooLarge, ServiceError, library_message
 from serving.routers import jsonable, parse_time
