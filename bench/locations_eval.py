@@ -34,7 +34,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nlp.errors import HotlineError  # noqa: E402
+from common.errors import HotlineError  # noqa: E402
 from nlp.location import LocationExtractor, anchors_match, load_gazetteer, normalize_place  # noqa: E402
 
 LABELS = ROOT / "bench" / "data" / "locations_real.csv"

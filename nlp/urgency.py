@@ -69,7 +69,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from nlp.errors import ConfigError
+from common.errors import ConfigError
 
 LEVELS = ("一般", "较急", "紧急")
 LEVEL_SCORES = {"紧急": 1.0, "较急": 0.6, "一般": 0.2}

@@ -267,7 +267,7 @@ def test_outage_duration_in_hours_and_the_scale_of_one_household() -> None:
 def test_a_bad_recency_setting_is_a_config_error(tmp_path) -> None:
     import json
 
-    from nlp.errors import ConfigError
+    from common.errors import ConfigError
     from nlp.urgency import CUES_PATH
 
     raw = json.loads(CUES_PATH.read_text(encoding="utf-8"))
