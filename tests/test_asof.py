@@ -14,6 +14,7 @@ from events.store import EventStore
 from forecasting.asof import reliable_end, resolve_as_of
 from forecasting.config import ForecastConfig
 from forecasting.forecaster import Forecaster
+from forecasting.sources import signal_source
 from forecasting.summary import decision_summary, hot_issues
 from hotline.cli import app
 from tests.test_forecast_cli import _reply_log
@@ -125,7 +126,7 @@ def store(tmp_path):
 
 def test_hot_issues_as_of_count_the_window_and_the_window_before(store) -> None:
     with EventStore(store) as st:
-        hot = hot_issues(st, "2025-06-05", window_days=7, top=5)
+        hot = hot_issues(signal_source(st), "2025-06-05", window_days=7, top=5)
     by_id = {h["incident_id"]: h for h in hot}
     assert set(by_id) == {"A", "C"}  # B is not active in the window
     a = by_id["A"]
@@ -136,7 +137,7 @@ def test_hot_issues_as_of_count_the_window_and_the_window_before(store) -> None:
 
 def test_summary_as_of_keeps_alerts_opened_in_the_window_only(store) -> None:
     with EventStore(store) as st:
-        s = decision_summary(st, None, None, as_of="2025-06-05", window_days=7)
+        s = decision_summary(signal_source(st), None, None, as_of="2025-06-05", window_days=7)
     assert [a["alert_id"] for a in s.alerts] == ["in"]
     text = s.to_text()
     assert "as of 2025-06-05 23:59 (given)" in text and "opened 2025-05-30..2025-06-05" in text
@@ -145,7 +146,7 @@ def test_summary_as_of_keeps_alerts_opened_in_the_window_only(store) -> None:
 
 def test_summary_defaults_to_the_latest_complaint_and_says_so(store) -> None:
     with EventStore(store) as st:
-        s = decision_summary(st, None, None)
+        s = decision_summary(signal_source(st), None, None)
     assert s.as_of == "2025-06-08 10:00" and s.as_of_source == "latest complaint"
     assert "as of 2025-06-08 10:00 (latest complaint)" in s.to_text()
 

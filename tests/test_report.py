@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from events.store import EventStore
 from forecasting.config import ForecastConfig
 from forecasting.forecaster import Forecaster
+from forecasting.sources import signal_source
 from forecasting.summary import decision_summary
 from hotline.cli import app
 from nlp.io import write_table
@@ -95,7 +96,7 @@ def forecaster(store) -> Forecaster:
 def week(store, forecaster):
     with EventStore(store) as st:
         b = build_briefing(st, forecaster, None, as_of=AS_OF, period="week", top=5)
-        s = decision_summary(st, forecaster, None, as_of=AS_OF, window_days=7, top=5)
+        s = decision_summary(signal_source(st), forecaster, None, as_of=AS_OF, window_days=7, top=5)
         sig = st.read_signals()
     return b, s, sig
 
@@ -140,7 +141,7 @@ def test_week_briefing_numbers_are_the_summary_and_the_store(week) -> None:
 def test_day_briefing_compares_the_day_before_and_a_week_before(store) -> None:
     with EventStore(store) as st:
         b = build_briefing(st, None, None, as_of=AS_OF, period="day")
-        s = decision_summary(st, None, None, as_of=AS_OF, window_days=1, top=10)
+        s = decision_summary(signal_source(st), None, None, as_of=AS_OF, window_days=1, top=10)
         sig = st.read_signals()
     assert [c["calls"] for c in b.comparisons] == [
         _calls(sig, AS_OF, AS_OF),
@@ -229,7 +230,7 @@ def test_report_on_a_store_built_from_the_samples(samples_dir, tmp_path) -> None
     assert result.exit_code == 0, result.output + repr(result.exception)
     with EventStore(db) as st:
         b = build_briefing(st, None, None, as_of="2026-07-16", period="week", top=5)
-        s = decision_summary(st, None, None, as_of="2026-07-16", window_days=7, top=5)
+        s = decision_summary(signal_source(st), None, None, as_of="2026-07-16", window_days=7, top=5)
         sig = st.read_signals()
     assert b.calls == _calls(sig, "2026-07-10", "2026-07-16") > 0
     assert [(h["incident_id"], h["n_recent"]) for h in b.hot] == [

@@ -21,7 +21,7 @@ import logging
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,8 +29,17 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from forecasting.asof import WEEK, AsOf, resolve
+from forecasting.history import series_values
+from forecasting.outlook import Forecasts
+from serving.dashboard import data
+from serving.deps import EngineDep, ForecasterDep, SettingsDep, SourceDep, StoreDep, SurvivalDep
 from serving.errors import InvalidInput, ServiceError
 from serving.routers import parse_time
+
+if TYPE_CHECKING:
+    from forecasting.forecaster import Forecaster
+    from forecasting.sources import SignalSource
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +50,9 @@ STRINGS = HERE / "strings"
 LANGS = ("zh", "en")
 
 
-async def require_dashboard_key(request: Request) -> None:
+async def require_dashboard_key(request: Request, settings: SettingsDep) -> None:
     """With API keys set, a page needs one: Bearer, or Basic with the key as password."""
-    keys: list[str] = request.app.state.settings.api_keys if hasattr(request.app.state, "settings") else []
+    keys: list[str] = settings.api_keys
     if not keys:
         return
     header = request.headers.get("authorization", "")
@@ -113,27 +122,14 @@ def strings(lang: str) -> dict[str, str]:
     return base
 
 
-def _state(request: Request) -> tuple[Any, Any, Any, Any]:
-    s = request.app.state
-    return (
-        getattr(s, "store", None),
-        getattr(s, "forecaster", None),
-        getattr(s, "survival", None),
-        getattr(s, "engine", None),
-    )
-
-
-def _as_of(request: Request, value: str | None) -> Any:
-    from serving.dashboard import data
-
+def _as_of(value: str | None, source: SignalSource | None, forecaster: Forecaster | None) -> AsOf:
     if value:
         parse_time(value, "as_of")  # 422 with the error envelope on a bad date
-    store, forecaster, _, _ = _state(request)
-    return data.resolve(value or None, store, forecaster)
+    return resolve(value or None, source, forecaster)
 
 
 def _render(
-    request: Request, template: str, view: str, as_of: Any, lang: str, **context: Any
+    request: Request, template: str, view: str, as_of: AsOf, lang: str, **context: Any
 ) -> HTMLResponse:
     lang = lang if lang in LANGS else "zh"
     params = dict(request.query_params)
@@ -178,27 +174,32 @@ LangQuery = Query("zh", pattern="^(zh|en)$")
 
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQuery) -> Response:
+def overview(
+    request: Request,
+    source: SourceDep,
+    fc: ForecasterDep,
+    sm: SurvivalDep,
+    as_of: str | None = AsOfQuery,
+    lang: str = LangQuery,
+) -> Response:
     from forecasting.summary import hot_issues
-    from serving.dashboard import data
 
-    store, fc, sm, _ = _state(request)
     t = strings(lang)
-    at = _as_of(request, as_of)
+    at = _as_of(as_of, source, fc)
     notes: list[str] = []
-    fcs = data.Forecasts(fc, data.series_values(store, fc, at.day))
+    fcs = Forecasts(fc, series_values(source, fc, at.day))
     volume = data.volume_table(fcs, at) if fc is not None else []
     if fc is None:
         notes.append(t["no_forecaster"])
     figure = data.series_figure(fcs, "total", at, t)
     hot, alerts, risk = [], [], None
-    if store is not None:
-        hot = hot_issues(store, at.ts, window_days=data.WEEK, top=10)
-        alerts = data.open_alerts(store, at)
+    if source is not None:
+        hot = hot_issues(source, at.ts, window_days=WEEK, top=10)
+        alerts = data.open_alerts(source, at)
     else:
         notes.append(t["no_store"])
-    if sm is not None and store is not None:
-        risk = data.reply_risk(sm, store, at, page_size=10)
+    if sm is not None and source is not None:
+        risk = data.reply_risk(sm, source, at, page_size=10)
     elif sm is None:
         notes.append(t["no_survival"])
     return _render(
@@ -210,6 +211,8 @@ def overview(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQu
 @router.get("/incidents", response_class=HTMLResponse)
 def incidents(
     request: Request,
+    source: SourceDep,
+    fc: ForecasterDep,
     as_of: str | None = AsOfQuery,
     lang: str = LangQuery,
     category: str | None = Query(None, max_length=200),
@@ -220,16 +223,13 @@ def incidents(
     q: str | None = Query(None, max_length=200),
     page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
-    from serving.dashboard import data
-
-    store, fc, _, _ = _state(request)
-    at = _as_of(request, as_of)
+    at = _as_of(as_of, source, fc)
     start, end = _day(since, "since"), _day(until, "until")
     if start is not None and end is not None and start > end:
         raise InvalidInput(f"since {start:%Y-%m-%d} is after until {end:%Y-%m-%d}")
     result = (
         data.incidents(
-            store,
+            source,
             at,
             category=category,
             district=district,
@@ -239,31 +239,31 @@ def incidents(
             q=q,
             page=page,
         )
-        if store is not None
+        if source is not None
         else {"rows": [], "total": 0, "page": 1, "pages": 1}
     )
-    choices = _choices(store, fc)
+    choices = _choices(source, fc)
     return _render(
         request, "incidents.html", "incidents", at, lang,
-        result=result, choices=choices, urgencies=data.URGENCIES, no_store=store is None,
+        result=result, choices=choices, urgencies=data.URGENCIES, no_store=source is None,
     )  # fmt: skip
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 def incident(
     request: Request,
+    source: SourceDep,
+    fc: ForecasterDep,
     incident_id: str = PathParam(..., max_length=200),
     as_of: str | None = AsOfQuery,
     lang: str = LangQuery,
 ) -> Response:
     from nlp.pii import mask_excerpt
-    from serving.dashboard import data
 
-    store, _, _, _ = _state(request)
-    if store is None:
+    if source is None:
         raise ServiceError(strings(lang)["no_store"], status_code=503, error_type="store_not_configured")
-    at = _as_of(request, as_of)
-    detail = data.incident_detail(store, incident_id, at)
+    at = _as_of(as_of, source, fc)
+    detail = data.incident_detail(source, incident_id, at)
     if detail is None:
         raise ServiceError(
             f"no incident {mask_excerpt(incident_id)!r}", status_code=404, error_type="not_found"
@@ -272,27 +272,30 @@ def incident(
 
 
 @router.get("/grid", response_class=HTMLResponse)
-def grid(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQuery) -> Response:
-    from serving.dashboard import data
-
-    store, fc, _, _ = _state(request)
-    at = _as_of(request, as_of)
-    g = data.grid(data.Forecasts(fc, data.series_values(store, fc, at.day)), store, at)
-    return _render(request, "grid.html", "grid", at, lang, grid=g, no_store=store is None)
+def grid(
+    request: Request,
+    source: SourceDep,
+    fc: ForecasterDep,
+    as_of: str | None = AsOfQuery,
+    lang: str = LangQuery,
+) -> Response:
+    at = _as_of(as_of, source, fc)
+    g = data.grid(Forecasts(fc, series_values(source, fc, at.day)), source, at)
+    return _render(request, "grid.html", "grid", at, lang, grid=g, no_store=source is None)
 
 
 @router.get("/forecasts", response_class=HTMLResponse)
 def forecasts(
     request: Request,
+    source: SourceDep,
+    fc: ForecasterDep,
     as_of: str | None = AsOfQuery,
     lang: str = LangQuery,
     series: str = Query("total", max_length=300),
 ) -> Response:
     from nlp.pii import mask_excerpt
-    from serving.dashboard import data
 
-    store, fc, _, _ = _state(request)
-    at = _as_of(request, as_of)
+    at = _as_of(as_of, source, fc)
     if fc is None:
         return _render(request, "forecasts.html", "forecasts", at, lang, fc=None, series=series, keys=[], model=None,
                        figure=None, table=[], level_metrics=None)  # fmt: skip
@@ -300,7 +303,7 @@ def forecasts(
         raise ServiceError(
             f"unknown series {mask_excerpt(series)!r}", status_code=404, error_type="unknown_series"
         )
-    fcs = data.Forecasts(fc, data.series_values(store, fc, at.day))
+    fcs = Forecasts(fc, series_values(source, fc, at.day))
     figure = data.series_figure(fcs, series, at, strings(lang))
     ahead = fcs.after(series, at.day, fc.config.horizon)
     sm = fc.models[series]
@@ -319,29 +322,34 @@ def forecasts(
 @router.get("/risk", response_class=HTMLResponse)
 def risk(
     request: Request,
+    source: SourceDep,
+    fc: ForecasterDep,
+    sm: SurvivalDep,
     as_of: str | None = AsOfQuery,
     lang: str = LangQuery,
     page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
-    from serving.dashboard import data
-
-    store, _, sm, _ = _state(request)
-    at = _as_of(request, as_of)
-    result = data.reply_risk(sm, store, at, page=page) if sm is not None and store is not None else None
+    at = _as_of(as_of, source, fc)
+    result = data.reply_risk(sm, source, at, page=page) if sm is not None and source is not None else None
     return _render(request, "risk.html", "risk", at, lang, result=result)
 
 
 @router.get("/model", response_class=HTMLResponse)
-def model(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQuery) -> Response:
-    from serving.dashboard import data
-
-    store, _, _, engine = _state(request)
-    at = _as_of(request, as_of)
+def model(
+    request: Request,
+    store: StoreDep,
+    source: SourceDep,
+    fc: ForecasterDep,
+    engine: EngineDep,
+    as_of: str | None = AsOfQuery,
+    lang: str = LangQuery,
+) -> Response:
+    at = _as_of(as_of, source, fc)
     info = data.model_info(engine, store, at)
     return _render(request, "model.html", "model", at, lang, info=info)
 
 
-def _choices(store: Any, fc: Any) -> dict[str, list[str]]:
+def _choices(source: SignalSource | None, fc: Forecaster | None) -> dict[str, list[str]]:
     """Category and district names for the filter menus (from the forecaster's series keys)."""
     cats: set[str] = set()
     dists: set[str] = set()
@@ -350,8 +358,8 @@ def _choices(store: Any, fc: Any) -> dict[str, list[str]]:
             for part in k.split("|"):
                 level, _, name = part.partition("=")
                 (cats if level == "category" else dists if level == "district" else set()).add(name)
-    elif store is not None:
-        sig = store.read_signals()
+    elif source is not None:
+        sig = source.signals.read()
         cats = set(sig["category"].astype(str)) if len(sig) else set()
         dists = set(sig["district"].astype(str)) if len(sig) else set()
     return {"categories": sorted(cats), "districts": sorted(dists)}
