@@ -221,28 +221,8 @@ class _Incidents:
     def __init__(self, store: _StoreIncidents) -> None:
         self._store = store
 
-    def read(
-        self,
-        *,
-        since: DateLike | None = None,
-        until: DateLike | None = None,
-        category: str | None = None,
-        district: str | None = None,
-        min_complaints: int = 1,
-        limit: int | None = None,
-        order: str = "heat",
-        ids: Sequence[str] | None = None,
-    ) -> pd.DataFrame:
-        return self._store.read_incidents(
-            since=since,
-            until=until,
-            category=category,
-            district=district,
-            min_complaints=min_complaints,
-            limit=limit,
-            order=order,
-            ids=ids,
-        )
+    def read(self, **filters: Any) -> pd.DataFrame:
+        return self._store.read_incidents(**filters)
 
     def read_members(self, incident_ids: Sequence[str] | None = None) -> pd.DataFrame:
         return self._store.read_members(incident_ids)

@@ -8,12 +8,15 @@ every ``/v1/...`` route needs ``Authorization: Bearer <key>``; ``/health``, ``/r
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from serving.deps import SettingsDep
 from serving.errors import InvalidInput, ServiceError, Unauthorized
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 async def require_api_key(request: Request, settings: SettingsDep) -> None:
@@ -58,7 +61,7 @@ def _check_bearer(request: Request, keys: list[str]) -> None:
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
-def parse_time(value: str | None, name: str, *, date_only: bool = False) -> Any:
+def parse_time(value: str | None, name: str, *, date_only: bool = False) -> pd.Timestamp | None:
     """A caller's date/time as a naive ``pd.Timestamp`` (``None`` for empty), or 422.
 
     Complaint times are local wall-clock times without a zone (as the hotline exports them);

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, Depends
 
@@ -22,6 +22,9 @@ from serving.deps import MetricsDep, ModelSlotDep, SettingsDep
 from serving.errors import ServiceError
 from serving.routers import require_admin_key
 from serving.schemas import ErrorResponse, ReloadRequest, ReloadResponse
+
+if TYPE_CHECKING:
+    from nlp.engine import EngineConfig, InferenceEngine
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ def _target(configured: Path, version: str | None) -> Path:
     return candidate
 
 
-def _load_checked(target: Path, config: Any) -> Any:
+def _load_checked(target: Path, config: EngineConfig) -> InferenceEngine:
     """Load and probe a model; any failure means "do not serve this", whatever the cause."""
     from nlp.engine import InferenceEngine
 

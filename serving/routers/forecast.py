@@ -98,7 +98,9 @@ def forecast(
         parse_time(as_of, "as_of")
     try:
         at = resolve(as_of, source, fc)
-        table = Forecasts(fc, series_values(source, fc, at.day)).after(series, at.day, horizon or fc.config.horizon)
+        table = Forecasts(fc, series_values(source, fc, at.day)).after(
+            series, at.day, horizon or fc.config.horizon
+        )
     except HotlineError as exc:
         raise _error(exc) from exc
     sm = fc.models[series]
