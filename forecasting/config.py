@@ -3,7 +3,7 @@ construction, every problem one :class:`~common.errors.ConfigError`, saved as JS
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -13,8 +13,10 @@ HEADS = ("seasonal_naive", "ets", "sarima", "gbm", "mlp")
 COMBO = "combo"  # mean of the fitted non-naive heads; a candidate in model choice
 REFERENCE = "seasonal_naive"
 # Series levels: the whole city, per category, per district, per category × district.
-LEVELS = ("total", "category", "district", "category_district")
-COVARIATES = ("category", "district", "text_length", "urgency", "weekday", "request_type")
+Level = Literal["total", "category", "district", "category_district"]
+LEVELS: tuple[Level, ...] = get_args(Level)
+Covariate = Literal["category", "district", "text_length", "urgency", "weekday", "request_type"]
+COVARIATES: tuple[Covariate, ...] = get_args(Covariate)
 
 
 class ForecastConfig(JobConfig):
@@ -31,7 +33,7 @@ class ForecastConfig(JobConfig):
     target: Literal["calls", "incidents", "new_incidents"] = Field(
         "calls", description="The signals count that is forecast."
     )
-    levels: tuple[str, ...] = Field(LEVELS, description="Series levels; must include 'total'.")
+    levels: tuple[Level, ...] = Field(LEVELS, description="Series levels; must include 'total'.")
     heads: tuple[str, ...] = Field(
         HEADS, description="Forecasting heads to backtest; must include seasonal_naive."
     )
@@ -85,10 +87,9 @@ class ForecastConfig(JobConfig):
 
     @field_validator("levels")
     @classmethod
-    def _known_levels(cls, levels: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [lv for lv in levels if lv not in LEVELS]
-        if bad or "total" not in levels:
-            raise ValueError(f"levels must include 'total' and come from {', '.join(LEVELS)}; got {levels}")
+    def _with_total(cls, levels: tuple[Level, ...]) -> tuple[Level, ...]:
+        if "total" not in levels:
+            raise ValueError(f"levels must include 'total'; got {levels}")
         return levels
 
     @field_validator("horizon", "season", "origin_step", "lags", "max_series", "mlp_hidden", "mlp_epochs")
@@ -130,7 +131,9 @@ class ForecastConfig(JobConfig):
 class AlertConfig(JobConfig):
     """When a surge alert fires and how alerts are ranked and merged (see ``forecasting.alerts``)."""
 
-    levels: tuple[str, ...] = Field(("category_district",), description="Series levels watched.")
+    levels: tuple[Level, ...] = Field(
+        ("category_district",), min_length=1, description="Series levels watched."
+    )
     interval: float = Field(0.95, description="Forecast interval whose upper bound fires: 0.8 or 0.95.")
     burst_alpha: float = Field(1e-3, gt=0, lt=0.5, description="Tail probability of a burst.")
     baseline_days: int = Field(28, description="Days of the burst baseline.")
@@ -162,14 +165,6 @@ class AlertConfig(JobConfig):
     # Character-bigram Jaccard similarity at which two titles are near-duplicates.
     title_similarity: float = Field(0.5, gt=0, le=1, description="Title similarity of near-duplicates.")
 
-    @field_validator("levels")
-    @classmethod
-    def _known_levels(cls, levels: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [lv for lv in levels if lv not in LEVELS]
-        if bad or not levels:
-            raise ValueError(f"alert levels must come from {', '.join(LEVELS)}; got {levels}")
-        return levels
-
     @field_validator("interval")
     @classmethod
     def _fitted_interval(cls, interval: float) -> float:
@@ -195,20 +190,12 @@ class SurvivalConfig(JobConfig):
 
     unit: Literal["workdays", "hours"] = Field("workdays", description="Duration unit.")
     deadline_days: float = Field(15.0, gt=0, description="Reply deadline in working days.")
-    covariates: tuple[str, ...] = Field(COVARIATES, description="Covariates of the Cox model.")
+    covariates: tuple[Covariate, ...] = Field(COVARIATES, description="Covariates of the Cox model.")
     min_level_count: int = Field(10, ge=1, description="Rows a level needs, else pooled into 'other'.")
     max_levels: int = Field(50, ge=2, description="Most levels kept per covariate.")
     penalizer: float = Field(0.1, ge=0, description="Cox model penalty.")
     analysis_date: str | None = Field(None, description="Censoring date (default: the latest time).")
     km_points: int = Field(200, description="Points kept per Kaplan-Meier curve.")
-
-    @field_validator("covariates")
-    @classmethod
-    def _known_covariates(cls, covariates: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [c for c in covariates if c not in COVARIATES]
-        if bad:
-            raise ValueError(f"unknown covariate(s) {bad}; choose from {', '.join(COVARIATES)}")
-        return covariates
 
     @field_validator("analysis_date")
     @classmethod

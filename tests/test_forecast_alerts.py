@@ -185,3 +185,21 @@ def test_decision_summary_text() -> None:
     assert any("read_hot" in n for n in summary.notes)  # the fake store has no hot issues
     empty = decision_summary(None, None, None).to_text()
     assert "none" in empty and "no forecaster" in empty
+
+
+def test_summary_note_says_what_the_alert_detection_found() -> None:
+    from forecasting.summary import decision_summary
+
+    # No alerts stored, a surge in the window: detected now and said to be unstored.
+    sig = planted()
+    found = decision_summary(signal_source(FakeStore(sig)), None, None, window_days=20)
+    assert [a["series_key"] for a in found.alerts] == ["category=供水|district=江北区"]
+    note = next(n for n in found.notes if n.startswith("no alert stored"))
+    assert "1 detected now, not stored (run `hotline alerts` to store them)" in note
+    # An alerts run that stored nothing (no surge): the note says none was found, not "not stored".
+    quiet = FakeStore(make_signals(90, seed=0, cells=(("供水", "江北区", 4.0), ("交通", "渝中区", 3.0))))
+    assert run_alerts(signal_source(quiet), days=20) == [] and quiet.alerts == {}
+    summary = decision_summary(signal_source(quiet), None, None, window_days=20)
+    assert summary.alerts == []
+    assert any(n.endswith(": none detected now either") for n in summary.notes)
+    assert not any("not stored" in n for n in summary.notes)
