@@ -250,8 +250,8 @@ def diagnostics(fc: Forecaster) -> dict:
 
 
 def survival_part(root: Path, args: argparse.Namespace, log: logging.Logger) -> dict:
-    from forecasting.config import SurvivalConfig
     from forecasting.cases import prepare_cases, read_cases
+    from forecasting.config import SurvivalConfig
     from forecasting.survival import SurvivalModel
 
     raw = read_cases(root / "teddy2020" / "replies.csv")
