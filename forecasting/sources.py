@@ -2,28 +2,30 @@
 
 Forecasting never touches the event store itself. It reads through a :class:`SignalSource`:
 the daily signals (always), and - when the source has them - the stored alerts, the complaints
-and the incidents. Each part is a small protocol shaped like one repository of the store
-(``signals``, ``alerts``, ``complaints``, ``incidents``); a part the source does not have is
-``None``, and the caller says what is then not shown instead of probing for methods.
+and the incidents. Each part is a small protocol with the methods forecasting calls on the
+matching repository of ``events.store.EventStore`` (``store.signals``, ``store.alerts``,
+``store.complaints``, ``store.incidents``); a part the source does not have is ``None``, and the
+caller says what is then not shown instead of probing for methods.
 
-:func:`signal_source` is the single adapter from an event store (or a test double with part of
-its API) to that protocol. It is the only code in ``forecasting`` that knows the store's method
-names; it maps these methods of ``events.store.EventStore``:
+:func:`signal_source` is the single adapter from an event store (or a test double with some of
+its repositories) to that protocol, and the only code in ``forecasting`` that knows the store.
+It uses, of ``EventStore``:
 
-=========================  =====================================================================
-``signals.read``           ``read_signals(start, end)``
-``alerts.read / upsert``   ``read_alerts(since, limit)``, ``upsert_alerts(records)``
-``complaints.read``        ``read_complaints(ids, since=, until=)``
-``complaints.read_events`` ``read_events(ids)``
-``incidents.read``         ``read_incidents(since=, until=, category=, district=, min_complaints=,
-                           limit=, order=, ids=)``
-``incidents.read_members`` ``read_members(incident_ids)``
-``incidents.members_detail`` ``incident_members_detail(incident_ids)``
-``placed_complaints``      ``signal_source()`` and ``read_predictions()``, through
-                           :func:`events.signals.signal_source_frame`
-``change_token``           one SQL query over the ``signals`` and ``complaints`` tables
-                           (``tables``/``engine``), else ``counts()``
-=========================  =====================================================================
+==============================  ================================================================
+``signals.read``                ``store.signals.read(start, end)``
+``alerts.read / upsert``        ``store.alerts.read(since, limit)``, ``store.alerts.upsert(records)``
+``complaints.read``             ``store.complaints.read(ids, since=, until=)``
+``complaints.read_events``      ``store.complaints.read_events(ids)``
+``incidents.read``              ``store.incidents.read(since=, until=, category=, district=,
+                                min_complaints=, limit=, order=, ids=)``
+``incidents.read_members``      ``store.incidents.read_members(incident_ids)``
+``incidents.members_detail``    ``store.incidents.members_detail(incident_ids)``
+``placed_complaints``           :func:`events.signals.signal_source_frame` (``store.signals.source()``
+                                and ``store.complaints.read_predictions()``)
+``change_token``                one SQL query over the ``signals`` and ``complaints`` tables
+                                (``store.tables``, ``store.engine``), else ``store.counts()``
+``name``                        ``repr(store)`` (the URL without its password)
+==============================  ================================================================
 """
 
 from __future__ import annotations
@@ -125,44 +127,67 @@ class SignalSource(Protocol):
         ...
 
 
-# -- the adapter -------------------------------------------------------------------------------
-# The store's current (flat) API, as runtime-checkable protocols: a test double may have any
-# part of it, and what it lacks becomes a part that is None.
+# -- the adapter ---------------------------------------------------------------------------------
+# What a store (or a test double) may hold, as runtime-checkable protocols: a double may have any
+# of the repositories, and what it lacks becomes a part that is None.
 
 
 @runtime_checkable
-class _StoreSignals(Protocol):
-    def read_signals(self, start: Any = None, end: Any = None) -> pd.DataFrame: ...
+class _Signals(Protocol):
+    signals: object
 
 
 @runtime_checkable
-class _StoreAlerts(Protocol):
-    def read_alerts(self, since: Any = None, limit: int | None = 100) -> pd.DataFrame: ...
-
-    def upsert_alerts(self, records: Any) -> int: ...
+class _Alerts(Protocol):
+    alerts: object
 
 
 @runtime_checkable
-class _StoreComplaints(Protocol):
-    def read_complaints(self, ids: Any = None, *, since: Any = None, until: Any = None) -> pd.DataFrame: ...
+class _Complaints(Protocol):
+    complaints: object
+
+
+@runtime_checkable
+class _Incidents(Protocol):
+    incidents: object
+
+
+@runtime_checkable
+class _Readable(Protocol):
+    def read(self, *args: Any, **kwargs: Any) -> pd.DataFrame: ...
+
+
+@runtime_checkable
+class _AlertRepository(Protocol):
+    def read(self, *args: Any, **kwargs: Any) -> pd.DataFrame: ...
+
+    def upsert(self, records: Any) -> int: ...
+
+
+@runtime_checkable
+class _ComplaintRepository(Protocol):
+    def read(self, *args: Any, **kwargs: Any) -> pd.DataFrame: ...
 
     def read_events(self, ids: Any = None) -> pd.DataFrame: ...
 
 
 @runtime_checkable
-class _StoreIncidents(Protocol):
-    def read_incidents(self, **kwargs: Any) -> pd.DataFrame: ...
-
-    def read_members(self, incident_ids: Any = None) -> pd.DataFrame: ...
-
-    def incident_members_detail(self, incident_ids: Any) -> pd.DataFrame: ...
+class _Predictions(Protocol):
+    def read_predictions(self, ids: Any = None) -> pd.DataFrame: ...
 
 
 @runtime_checkable
-class _StorePlaces(Protocol):
-    def signal_source(self) -> pd.DataFrame: ...
+class _IncidentRepository(Protocol):
+    def read(self, *args: Any, **kwargs: Any) -> pd.DataFrame: ...
 
-    def read_predictions(self, ids: Any = None) -> pd.DataFrame: ...
+    def read_members(self, incident_ids: Any = None) -> pd.DataFrame: ...
+
+    def members_detail(self, incident_ids: Any) -> pd.DataFrame: ...
+
+
+@runtime_checkable
+class _SignalRows(Protocol):
+    def source(self) -> pd.DataFrame: ...
 
 
 @runtime_checkable
@@ -176,83 +201,38 @@ class _Counted(Protocol):
     def counts(self) -> dict[str, int]: ...
 
 
-@runtime_checkable
-class _Named(Protocol):
-    url: Any
-
-
-class _Signals:
-    def __init__(self, store: _StoreSignals) -> None:
-        self._store = store
-
-    def read(self, start: DateLike | None = None, end: DateLike | None = None) -> pd.DataFrame:
-        return self._store.read_signals(start, end)
-
-
-class _Alerts:
-    def __init__(self, store: _StoreAlerts) -> None:
-        self._store = store
-
-    def read(self, since: DateLike | None = None, limit: int | None = 100) -> pd.DataFrame:
-        return self._store.read_alerts(since=since, limit=limit)
-
-    def upsert(self, records: Sequence[Mapping[str, Any]]) -> int:
-        return self._store.upsert_alerts(records)
-
-
-class _Complaints:
-    def __init__(self, store: _StoreComplaints) -> None:
-        self._store = store
-
-    def read(
-        self,
-        ids: Sequence[str] | None = None,
-        *,
-        since: DateLike | None = None,
-        until: DateLike | None = None,
-    ) -> pd.DataFrame:
-        return self._store.read_complaints(ids, since=since, until=until)
-
-    def read_events(self, ids: Sequence[str] | None = None) -> pd.DataFrame:
-        return self._store.read_events(ids)
-
-
-class _Incidents:
-    def __init__(self, store: _StoreIncidents) -> None:
-        self._store = store
-
-    def read(self, **filters: Any) -> pd.DataFrame:
-        return self._store.read_incidents(**filters)
-
-    def read_members(self, incident_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        return self._store.read_members(incident_ids)
-
-    def members_detail(self, incident_ids: Sequence[str]) -> pd.DataFrame:
-        return self._store.incident_members_detail(incident_ids)
-
-
 class StoreSource:
     """A :class:`SignalSource` over an event store (``events.store.EventStore``)."""
 
     def __init__(self, store: object) -> None:
-        if not isinstance(store, _StoreSignals):
+        if not isinstance(store, _Signals) or not isinstance(store.signals, _Readable):
             raise TypeError(
-                f"{type(store).__name__} has no daily signals (read_signals): not a signal source"
+                f"{type(store).__name__} has no daily signals (signals.read): not a signal source"
             )
         self.store = store
-        self.name = str(store.url) if isinstance(store, _Named) else "store"
+        # An EventStore's repr is its URL without the password: fit for an error message.
+        self.name = repr(store) if isinstance(store, _SqlTables) else "store"
         self.key: Hashable = id(store)
-        self.signals: SignalReader = _Signals(store)
-        self.alerts: AlertLog | None = _Alerts(store) if isinstance(store, _StoreAlerts) else None
+        self.signals: SignalReader = store.signals  # type: ignore[assignment]
+        self.alerts: AlertLog | None = (
+            store.alerts  # type: ignore[assignment]
+            if isinstance(store, _Alerts) and isinstance(store.alerts, _AlertRepository)
+            else None
+        )
         self.complaints: ComplaintReader | None = (
-            _Complaints(store) if isinstance(store, _StoreComplaints) else None
+            store.complaints  # type: ignore[assignment]
+            if isinstance(store, _Complaints) and isinstance(store.complaints, _ComplaintRepository)
+            else None
         )
         self.incidents: IncidentReader | None = (
-            _Incidents(store) if isinstance(store, _StoreIncidents) else None
+            store.incidents  # type: ignore[assignment]
+            if isinstance(store, _Incidents) and isinstance(store.incidents, _IncidentRepository)
+            else None
         )
 
     def placed_complaints(self) -> pd.DataFrame:
-        if self.complaints is None or not isinstance(self.store, _StorePlaces):
+        placeable = isinstance(self.signals, _SignalRows) and isinstance(self.complaints, _Predictions)
+        if self.complaints is None or not placeable:
             return pd.DataFrame(columns=["id", "time", "category", "district", "incident_id"])
         from events.signals import UNKNOWN_CATEGORY, UNKNOWN_DISTRICT, signal_source_frame
 

@@ -312,7 +312,7 @@ def _review_queue(
     info["n_complaints"] = len(comp)
     if len(comp) == 0:
         return info, []
-    pred = store.read_predictions([str(i) for i in comp["id"]])
+    pred = store.complaints.read_predictions([str(i) for i in comp["id"]])
     info["n_predicted"] = len(pred)
     if len(pred) == 0:
         return info, []

@@ -71,7 +71,7 @@ def _load_signals(signals: Path | None, store: str | None):
     if signals is not None:
         return read_signals_file(signals), str(signals)
     with _open_store(store) as st:  # type: ignore[arg-type]
-        return st.read_signals(), store
+        return st.signals.read(), store
 
 
 @forecast_app.command("fit")
@@ -204,7 +204,7 @@ def forecast_predict(
         with _open_store(store) as st:
             source = signal_source(st)
             result = predict_as_of(
-                fc, st.read_signals(), as_of=as_of, source=source, name=store, series=series, horizon=horizon
+                fc, st.signals.read(), as_of=as_of, source=source, name=store, series=series, horizon=horizon
             )
     else:
         frame, name = _load_signals(signals, None) if signals is not None else (None, "signals")

@@ -462,7 +462,7 @@ def model_info(engine: InferenceEngine | None, store: EventStore | None, as_of: 
                     for k, v in (ev.get("per_class") or {}).items()
                 ]
     if store is not None:
-        pred = store.read_predictions()
+        pred = store.complaints.read_predictions()
         if len(pred) and "needs_review" in pred.columns:
             flags = pred["needs_review"].astype(bool)
             by_version = (
