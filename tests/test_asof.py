@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -115,13 +116,25 @@ def store(tmp_path):
          "observed": 9, "expected": 3, "size": 6, "score": 9.0, "first_seen": "2025-06-08",
          "last_seen": "2025-06-09"},
     ]  # fmt: skip
+    fill_store(db, sig, rows, members, incidents, alerts)
+    return db
+
+
+def fill_store(
+    db: Path,
+    sig: pd.DataFrame,
+    rows: list[dict],
+    members: list[dict],
+    incidents: list[dict],
+    alerts: list[dict],
+) -> None:
+    """Write signals (with calendar columns), complaints, incidents and alerts to a new store."""
     with EventStore(db) as st:
         st.signals.replace(_cal(sig))
         st.complaints.upsert(pd.DataFrame(rows))
         st.incidents.upsert_members(pd.DataFrame(members))
         st.incidents.upsert(pd.DataFrame(incidents))
         st.alerts.upsert(alerts)
-    return db
 
 
 def test_hot_issues_as_of_count_the_window_and_the_window_before(store) -> None:

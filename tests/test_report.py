@@ -21,7 +21,7 @@ from hotline.cli import app
 from nlp.io import write_table
 from reports import build_briefing, write_briefing
 from reports.render import labels
-from tests.test_asof import _cal
+from tests.test_asof import fill_store
 from tests.test_forecast_common import make_signals
 
 runner = CliRunner()
@@ -75,12 +75,8 @@ def store(tmp_path_factory) -> Path:
             "needs_review": [True, False, True, True],
         }
     )
+    fill_store(db, sig, rows, members, incidents, alerts)
     with EventStore(db) as st:
-        st.signals.replace(_cal(sig))
-        st.complaints.upsert(pd.DataFrame(rows))
-        st.incidents.upsert_members(pd.DataFrame(members))
-        st.incidents.upsert(pd.DataFrame(incidents))
-        st.alerts.upsert(alerts)
         st.complaints.upsert_predictions(preds)
     return db
 
