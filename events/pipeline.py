@@ -41,7 +41,9 @@ from events.hot import summarize_incidents
 from events.signals import refresh_signals
 from events.store import EventStore, clean_place
 from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
-from nlp.location import Gazetteer, gazetteer_coverage, normalize_district
+from nlp.places.gazetteer import Gazetteer
+from nlp.places.learn import gazetteer_coverage
+from nlp.places.normalize import normalize_district
 from nlp.text import join_title_text
 
 logger = logging.getLogger(__name__)

@@ -46,7 +46,7 @@ def build(
     then pass to `hotline events --gazetteer FILE`; it adds to China's administrative divisions.
     """
     from nlp.io import ComplaintReader
-    from nlp.location import learn_gazetteer
+    from nlp.places.learn import learn_gazetteer
 
     opts = reader_options(
         text_column=text_column,
