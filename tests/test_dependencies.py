@@ -76,6 +76,7 @@ MODULE_ROLES: dict[str, set[str]] = {
     "reports": {"forecast"},
     "data": {"base"},
     "data.make_samples": {"dev"},  # regenerates the bundled samples
+    "data.samplegen": {"dev"},
     "tools": {"train"},  # builds the offline base model (hotline base-model build)
 }
 
