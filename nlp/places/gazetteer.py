@@ -77,74 +77,46 @@ class Gazetteer:
         g = cls(city=str(raw.get("city") or ""), city_aliases=tuple(raw.get("city_aliases") or ()), path=path)
         aliases: set[str] = set()
 
-        def add(place: Place, names: Iterable[str], alias_names: Iterable[str]) -> None:
-            for n in names:
-                if n:
-                    g.entries.setdefault(n, []).append(place)
-            for a in alias_names:
-                if a and a != place.name:
-                    g.entries.setdefault(a, []).append(place)
-                    aliases.add(a)
-
         def need(obj: Any, where: str) -> str:
             if not isinstance(obj, dict) or not str(obj.get("name") or "").strip():
                 raise InputFileError(f'{where}: every entry needs a non-empty "name"', path=path)
             return str(obj["name"]).strip()
 
+        def add(
+            obj: dict[str, Any],
+            name: str,
+            level: str,
+            district: str,
+            street: str = "",
+            streets: tuple[str, ...] = (),
+        ) -> None:
+            """File the entry ``obj`` (called ``name``) and its aliases as one place."""
+            place = Place(name, level, obj.get("kind", ""), district, street, streets, source="gazetteer")
+            g.entries.setdefault(name, []).append(place)
+            for a in obj.get("aliases", []):
+                if a and a != place.name:
+                    g.entries.setdefault(a, []).append(place)
+                    aliases.add(a)
+
         for i, d in enumerate(raw["districts"]):
             dname = need(d, f"districts[{i}]")
-            add(
-                Place(dname, "district", d.get("kind", ""), dname, source="gazetteer"),
-                [dname],
-                d.get("aliases", []),
-            )
+            add(d, dname, "district", dname)
             for j, c in enumerate(d.get("communities", [])):
                 # A learned gazetteer knows a compound's district but not always its street.
-                cname = need(c, f"districts[{i}].communities[{j}]")
-                add(
-                    Place(cname, "community", c.get("kind", ""), dname, source="gazetteer"),
-                    [cname],
-                    c.get("aliases", []),
-                )
+                add(c, need(c, f"districts[{i}].communities[{j}]"), "community", dname)
             for j, s in enumerate(d.get("streets", [])):
                 sname = need(s, f"districts[{i}].streets[{j}]")
-                add(
-                    Place(sname, "street", s.get("kind", ""), dname, sname, source="gazetteer"),
-                    [sname],
-                    s.get("aliases", []),
-                )
+                add(s, sname, "street", dname, sname)
                 for k, c in enumerate(s.get("communities", [])):
-                    cname = need(c, f"districts[{i}].streets[{j}].communities[{k}]")
                     add(
-                        Place(cname, "community", c.get("kind", ""), dname, sname, source="gazetteer"),
-                        [cname],
-                        c.get("aliases", []),
+                        c, need(c, f"districts[{i}].streets[{j}].communities[{k}]"), "community", dname, sname
                     )
             for j, r in enumerate(d.get("roads", [])):
                 rname = need(r, f"districts[{i}].roads[{j}]")
                 streets = tuple(r.get("streets", []))
-                add(
-                    Place(
-                        rname,
-                        "road",
-                        r.get("kind", ""),
-                        dname,
-                        streets[0] if len(streets) == 1 else "",
-                        streets,
-                        source="gazetteer",
-                    ),
-                    [rname],
-                    r.get("aliases", []),
-                )
+                add(r, rname, "road", dname, streets[0] if len(streets) == 1 else "", streets)
             for j, lm in enumerate(d.get("landmarks", [])):
-                lname = need(lm, f"districts[{i}].landmarks[{j}]")
-                add(
-                    Place(
-                        lname, "landmark", lm.get("kind", ""), dname, lm.get("street", ""), source="gazetteer"
-                    ),
-                    [lname],
-                    lm.get("aliases", []),
-                )
+                add(lm, need(lm, f"districts[{i}].landmarks[{j}]"), "landmark", dname, lm.get("street", ""))
         # Places whose district is not known (a learned gazetteer of an anonymised log, or a
         # compound named in complaints from several districts).
         for j, pl in enumerate(raw.get("places") or []):
@@ -154,18 +126,7 @@ class Gazetteer:
                 raise InputFileError(
                     f'places[{j}] ({pname}): "level" must be street, community, road or landmark', path=path
                 )
-            add(
-                Place(
-                    pname,
-                    level,
-                    pl.get("kind", ""),
-                    "",
-                    pname if level == "street" else "",
-                    source="gazetteer",
-                ),
-                [pname],
-                pl.get("aliases", []),
-            )
+            add(pl, pname, level, "", pname if level == "street" else "")
         g.aliases = frozenset(aliases)
         return g
 
