@@ -34,6 +34,7 @@ def build(
     The output is for an operator to review (delete what is not a place, merge spellings) and
     then pass to `hotline events --gazetteer FILE`; it adds to China's administrative divisions.
     """
+    from common.files import atomic_write_text
     from nlp.io import ComplaintReader
     from nlp.places.learn import learn_gazetteer
 
@@ -49,7 +50,7 @@ def build(
 
     gaz = learn_gazetteer(records(), min_count=min_count, source=log.name)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(gaz, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(output, json.dumps(gaz, ensure_ascii=False, indent=1) + "\n")
     n_places = len(gaz["places"]) + sum(
         len(d.get(k, [])) for d in gaz["districts"] for k in ("streets", "communities", "roads", "landmarks")
     )
