@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from nlp.places.gazetteer import Gazetteer, Place, load_gazetteer
+from nlp.places.gazetteer import RE_HAN, Gazetteer, Place, load_gazetteer
 from nlp.places.normalize import anchors_match, normalize_district, normalize_place
 from nlp.places.words import (
     BAD_FOLLOW,
@@ -33,8 +33,6 @@ LEVELS = ("district", "street", "community", "road", "landmark")
 # Finest first: the anchor is the first of these that is known.
 ANCHOR_ORDER = ("community", "landmark", "road", "street")
 
-_HAN = r"\u4e00-\u9fff"
-_RE_HAN = re.compile(f"[{_HAN}]")
 
 # Anonymised (A市, A3区, K8县, A9市 = a county-level city under A市) and plain district names.
 _RE_ANON_DISTRICT = re.compile(r"(?<![A-Za-z0-9])([A-Z]\d{1,2})([区县市])")
@@ -204,7 +202,7 @@ class LocationExtractor:
                             take(Hit(m.start(), m.end(), g.city, "city", "市", "gazetteer"))
         # Plain (non-anonymised) district names only right after a city or province name
         # (长沙市岳麓区): elsewhere X区 is far more often a zone (建筑区, 景区, 城区, 开发区).
-        for m in re.finditer(f"(?<=[市省])([{_HAN}]{{2,4}}?)([区县])", text):
+        for m in re.finditer(r"(?<=[市省])([\u4e00-\u9fff]{2,4}?)([区县])", text):
             s, e = m.start(), m.end()
             if not free(s, e):
                 continue
@@ -319,7 +317,7 @@ class LocationExtractor:
     def _valid(self, stem: str, name: str, level: str, suffix: str) -> bool:
         if len(stem) < 2 or stem in GENERIC_STEMS:
             return False
-        if not _RE_HAN.search(stem):
+        if not RE_HAN.search(stem):
             return False
         stop = STOP_ENDINGS_RE.search(name)
         if stop is not None and len(stop.group()) > len(suffix):

@@ -20,7 +20,8 @@ from nlp.places.words import ADMIN_GLUED, ALIAS_CONTINUATION
 
 logger = logging.getLogger(__name__)
 
-_RE_HAN = re.compile(r"[\u4e00-\u9fff]")
+_HAN = r"\u4e00-\u9fff"
+RE_HAN = re.compile(f"[{_HAN}]")  # a Chinese character
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class Gazetteer:
             if (
                 surface.endswith("城市")
                 and start
-                and _RE_HAN.match(text[start - 1])
+                and RE_HAN.match(text[start - 1])
                 and self.entries[surface][0].source == "admin"
             ):
                 continue

@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 # Bump when the output of the conversion changes, so that cached directories are rebuilt.
 CONVERTER_VERSION = 1
 METADATA_FILE = "hotline_base_model.json"
-QUERY_PREFIX = "query: "
-PASSAGE_PREFIX = "passage: "
 # Below this, the conversion is wrong (not merely 4-bit/int8 noise): refuse to install it.
 MIN_AGREEMENT_COSINE = 0.99
 
