@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from events.grouping import GroupingConfig, IncidentGrouper
+from events.config import GroupingConfig
+from events.grouping import IncidentGrouper
 from nlp.events import EventExtractor
 from nlp.places.extract import LocationExtractor
 from nlp.places.gazetteer import load_gazetteer
