@@ -179,8 +179,9 @@ def _train(cfg: DemoConfig, model_type: str) -> str:
 
 
 def _retrain(cfg: DemoConfig) -> str:
+    from training.config import RetrainConfig
     from training.registry import ModelRegistry
-    from training.retrain import RetrainConfig, retrain
+    from training.retrain import retrain
 
     paths = _paths(cfg)
     registry = paths["registry"]

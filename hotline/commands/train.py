@@ -128,54 +128,48 @@ def train(
     reader: ReaderArgs,
 ) -> None:
     """Train a complaint classifier; -o DIR gets the best model, ready for classify/serve/evaluate."""
-    from common.errors import ConfigError
     from training.config import TrainConfig
     from training.pipeline import run_training
 
-    try:
-        config = TrainConfig(
-            train_file=str(train_file),
-            output_dir=str(output),
-            model_type=model_type,  # type: ignore[arg-type]
-            base_model=base_model,
-            eval_file=str(eval_file) if eval_file else None,
-            eval_split=eval_split,
-            columns=reader.columns(),
-            encoding=reader.encoding,
-            name=name,
-            seed=seed,
-            max_length=max_length,
-            head_tokens=head_tokens,
-            epochs=epochs,
-            max_steps=max_steps,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            learning_rate=learning_rate,
-            head_learning_rate=head_learning_rate,
-            weight_decay=weight_decay,
-            warmup_ratio=warmup_ratio,
-            scheduler=scheduler,  # type: ignore[arg-type]
-            mixed_precision=mixed_precision,  # type: ignore[arg-type]
-            freeze_embeddings=freeze_embeddings,
-            class_weight=class_weight,  # type: ignore[arg-type]
-            label_smoothing=label_smoothing,
-            eval_steps=eval_steps,
-            early_stopping_patience=patience or None,
-            checkpoint_steps=checkpoint_steps,
-            keep_checkpoints=keep_checkpoints,
-            resume_from=str(resume_from) if resume_from else None,
-            tfidf_char_ngrams=_ngrams(tfidf_char_ngrams, "--tfidf-char-ngrams"),
-            tfidf_word_ngrams=_ngrams(tfidf_word_ngrams, "--tfidf-word-ngrams"),
-            tfidf_classifier=tfidf_classifier,  # type: ignore[arg-type]
-            tfidf_c_grid=_floats(tfidf_c, "--tfidf-c"),
-            target_precision=target_precision,
-            replay_per_class=replay_per_class,
-        )
-    except ValueError as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(str(exc)) from exc
+    config = TrainConfig(
+        train_file=str(train_file),
+        output_dir=str(output),
+        model_type=model_type,  # type: ignore[arg-type]
+        base_model=base_model,
+        eval_file=str(eval_file) if eval_file else None,
+        eval_split=eval_split,
+        columns=reader.columns(),
+        encoding=reader.encoding,
+        name=name,
+        seed=seed,
+        max_length=max_length,
+        head_tokens=head_tokens,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        learning_rate=learning_rate,
+        head_learning_rate=head_learning_rate,
+        weight_decay=weight_decay,
+        warmup_ratio=warmup_ratio,
+        scheduler=scheduler,  # type: ignore[arg-type]
+        mixed_precision=mixed_precision,  # type: ignore[arg-type]
+        freeze_embeddings=freeze_embeddings,
+        class_weight=class_weight,  # type: ignore[arg-type]
+        label_smoothing=label_smoothing,
+        eval_steps=eval_steps,
+        early_stopping_patience=patience or None,
+        checkpoint_steps=checkpoint_steps,
+        keep_checkpoints=keep_checkpoints,
+        resume_from=str(resume_from) if resume_from else None,
+        tfidf_char_ngrams=_ngrams(tfidf_char_ngrams, "--tfidf-char-ngrams"),
+        tfidf_word_ngrams=_ngrams(tfidf_word_ngrams, "--tfidf-word-ngrams"),
+        tfidf_classifier=tfidf_classifier,  # type: ignore[arg-type]
+        tfidf_c_grid=_floats(tfidf_c, "--tfidf-c"),
+        target_precision=target_precision,
+        replay_per_class=replay_per_class,
+    )
     result = run_training(config)
     if result is not None:  # None on the secondary processes of `accelerate launch`
         typer.echo(result.summary())
@@ -258,28 +252,24 @@ def retrain(
     reader: ReaderArgs,
 ) -> None:
     """Warm-start from the current model on new labels + replay; promote only if it is not worse."""
-    from common.errors import ConfigError
-    from training.retrain import RetrainConfig
+    from training.config import RetrainConfig
     from training.retrain import retrain as run_retrain
 
-    try:
-        config = RetrainConfig(
-            model=str(model),
-            new_file=str(new),
-            registry=str(registry) if registry else None,
-            mapping_file=str(mapping) if mapping else None,
-            tolerance=tolerance,
-            force=force,
-            holdout=holdout,
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            seed=seed,
-            columns=reader.columns(),
-            encoding=reader.encoding,
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    config = RetrainConfig(
+        model=str(model),
+        new_file=str(new),
+        registry=str(registry) if registry else None,
+        mapping_file=str(mapping) if mapping else None,
+        tolerance=tolerance,
+        force=force,
+        holdout=holdout,
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        seed=seed,
+        columns=reader.columns(),
+        encoding=reader.encoding,
+    )
     result = run_retrain(config)
     typer.echo(result.to_text())
 
