@@ -109,7 +109,7 @@ def _classifier_dir(cfg: DemoConfig) -> Path:
 
 
 def _base_model(cfg: DemoConfig) -> str:
-    from nlp.base_model import build_base_model
+    from tools.base_model.convert import build_base_model
 
     out = build_base_model(cfg.base_model_dir)
     return (
