@@ -45,7 +45,9 @@ from events.signals import refresh_signals
 from events.store import EventStore, clean_place
 from events.store.complaints import content_hash
 from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
-from nlp.location import Gazetteer, gazetteer_coverage, normalize_district
+from nlp.places.gazetteer import Gazetteer
+from nlp.places.learn import gazetteer_coverage
+from nlp.places.normalize import normalize_district
 
 logger = logging.getLogger(__name__)
 

