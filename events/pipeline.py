@@ -1,6 +1,6 @@
 """The event step end to end: read a complaint log, extract events, group, store, signals.
 
-:func:`run_events` is what ``hotline events`` runs. For each chunk of the log (``nlp.io``):
+:func:`run_events` is what ``hotline events`` runs. For each chunk of the log (``ingest``):
 
 1. **category** of each complaint: the latest prediction already in the store for its id
    (``hotline classify --store`` writes those), else the log's label column, else - with
@@ -40,7 +40,9 @@ from events.grouping import METHODS, GroupingConfig, IncidentGrouper
 from events.hot import summarize_incidents
 from events.signals import refresh_signals
 from events.store import EventStore, clean_place
-from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
+from ingest.options import ReaderOptions
+from ingest.readers import ComplaintReader, count_rows
+from ingest.rejects import RejectsWriter
 from nlp.location import Gazetteer, gazetteer_coverage, normalize_district
 from nlp.text import join_title_text
 
@@ -148,7 +150,7 @@ class EventsReport:
 
 
 def _header_key(name: object) -> str:
-    # As nlp.io matches headers: case, spaces, underscores, dashes and a BOM do not matter.
+    # As ingest matches headers: case, spaces, underscores, dashes and a BOM do not matter.
     return re.sub(r"[\s_\-]", "", str(name).replace("\ufeff", "")).lower()
 
 

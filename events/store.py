@@ -868,7 +868,7 @@ class EventStore:
     def upsert_complaints(self, records: pd.DataFrame, *, source: str = "") -> int:
         """Insert or update complaints; returns the number of rows written.
 
-        ``records`` is a canonical DataFrame from :mod:`nlp.io` (``ComplaintReader`` chunks or
+        ``records`` is a canonical DataFrame from :mod:`ingest` (``ComplaintReader`` chunks or
         ``read_complaints``): column ``id`` (required, unique key) and any of ``title``,
         ``text``, ``time``, ``district``, ``label``, ``row``; optionally ``caller`` (hashed
         here with :meth:`hash_caller` unless it already is such a key) and ``likes``.
@@ -877,7 +877,7 @@ class EventStore:
         the same records twice leaves the table unchanged.
         """
         if "id" not in records.columns:
-            raise StoreError("upsert_complaints: the records have no 'id' column (read them with nlp.io)")
+            raise StoreError("upsert_complaints: the records have no 'id' column (read them with ingest)")
         now = _utcnow()
         rows = []
         for r in _records(records):

@@ -34,7 +34,7 @@ def build_sample_state(directory: Path, samples: Path) -> dict[str, Any]:
     from forecasting.config import ForecastConfig, SurvivalConfig
     from forecasting.forecaster import Forecaster
     from forecasting.survival import SurvivalModel, prepare_cases, read_cases
-    from nlp.io import ReaderOptions
+    from ingest.options import ReaderOptions
 
     log = samples / "complaints.csv"
     store = EventStore(directory / "events.db")

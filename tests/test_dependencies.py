@@ -27,7 +27,20 @@ except ModuleNotFoundError:  # Python 3.10: pytest depends on tomli there
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("common", "hotline", "nlp", "training", "serving", "events", "forecasting", "reports", "data")
+PACKAGES = (
+    "common",
+    "hotline",
+    "nlp",
+    "ingest",
+    "batch",
+    "tools",
+    "training",
+    "serving",
+    "events",
+    "forecasting",
+    "reports",
+    "data",
+)
 SELF = "hotline"
 
 # Which roles run a module's code (longest dotted prefix wins). "base" is the plain install;
@@ -45,13 +58,19 @@ MODULE_ROLES: dict[str, set[str]] = {
     "hotline.commands.report": {"forecast"},
     "hotline.commands.demo": {"dev"},  # the demo runs every role
     "hotline.demo": {"dev"},
-    "nlp": {"base"},  # io, text, segment, pii, preprocess, extraction
+    "nlp": {"base"},  # text, segment, pii, extraction, batching
     "nlp.classifier": {"serve", "train"},
+    "nlp.transformer": {"serve", "train"},
+    "nlp.tfidf": {"serve", "train"},
+    "nlp.fusion": {"serve", "train"},
     "nlp.engine": {"serve", "train"},
     "nlp.base_model": {"serve", "train"},  # events.embeddings pools with it
     "nlp.e5_reference": {"train"},
-    "nlp.onnx_export": {"train"},
     "nlp.plotting": {"train", "forecast"},
+    "ingest": {"base"},  # complaint-log readers and writers
+    "batch": {"base"},  # file jobs; preprocess runs on the base install
+    "batch.classify": {"serve"},
+    "tools": {"train"},  # build tooling: base-model conversion, ONNX export
     "training": {"train"},
     "serving": {"serve"},
     "events": {"serve"},

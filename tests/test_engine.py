@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from common.errors import ModelNotFoundError
-from nlp.classifier import FusionClassifier, ModelInfo, OnnxClassifier, load_classifier, predict_proba
-from nlp.engine import EngineConfig, InferenceEngine, length_buckets
+from nlp.batching import length_buckets
+from nlp.classifier import ModelInfo, load_classifier, predict_proba
+from nlp.engine import EngineConfig, InferenceEngine
+from nlp.fusion import FusionClassifier
+from nlp.transformer import OnnxClassifier
 from tests.test_classifier import LABELS, TEXTS, Y, fit_tfidf, make_transformer
 
 LONG = "开头说地点在幸福路" + "中间的叙述很长很长" * 40 + "最后请求尽快处理"
@@ -48,7 +51,7 @@ def transformer_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="module")
 def onnx_dirs(transformer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from nlp.onnx_export import export_onnx
+    from tools.onnx_export import export_onnx
 
     root = tmp_path_factory.mktemp("onnx")
     export_onnx(transformer_dir, root / "fp32")
@@ -177,7 +180,7 @@ def test_export_refuses_non_transformers_and_evaluates(
 ) -> None:
     import pandas as pd
 
-    from nlp.onnx_export import evaluate_pair, export_onnx
+    from tools.onnx_export import evaluate_pair, export_onnx
 
     fit_tfidf().save(tmp_path / "tfidf")
     with pytest.raises(ModelNotFoundError, match="transformer models only"):

@@ -23,7 +23,7 @@ from events import identity
 from events.pipeline import EventsConfig, run_events
 from events.signals import build_signals
 from events.store import SIGNAL_COLUMNS, EventStore, StoreLockError, resolve_url
-from nlp.io import ReaderOptions
+from ingest.options import ReaderOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "complaints.csv"

@@ -17,7 +17,7 @@ from forecasting.config import ForecastConfig
 from forecasting.forecaster import Forecaster
 from forecasting.summary import decision_summary
 from hotline.cli import app
-from nlp.io import write_table
+from ingest.writers import write_table
 from reports import build_briefing, write_briefing
 from reports.render import labels
 from tests.test_asof import _cal

@@ -28,7 +28,7 @@ from events import migrations
 from events.pipeline import EventsConfig, run_events
 from events.signals import build_signals
 from events.store import EventStore, StoreLockError, StoreSchemaError, _metadata, caller_key
-from nlp.io import ReaderOptions
+from ingest.options import ReaderOptions
 from tests.postgres import fresh_database
 from tests.test_events_store import _records
 

@@ -198,7 +198,8 @@ def test_two_process_cpu_training_shards_the_data(tiny_bert_dir: Path, tmp_path:
 
 
 def test_tfidf_train_two_classes_round_trip(tmp_path: Path) -> None:
-    from nlp.classifier import TfidfClassifier, load_classifier, predict_proba
+    from nlp.classifier import load_classifier, predict_proba
+    from nlp.tfidf import TfidfClassifier
     from training.pipeline import run_training
 
     phrases = {k: PHRASES[k] for k in ("噪音扰民", "市容环卫")}
@@ -226,7 +227,8 @@ def test_tfidf_train_two_classes_round_trip(tmp_path: Path) -> None:
 def test_train_transformer_writes_a_complete_model(tiny_bert_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
-    from nlp.classifier import ModelInfo, TransformerClassifier, load_classifier, predict_proba
+    from nlp.classifier import ModelInfo, load_classifier, predict_proba
+    from nlp.transformer import TransformerClassifier
     from training.pipeline import run_training
 
     write_log(tmp_path / "train.csv", 12)

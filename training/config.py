@@ -37,7 +37,7 @@ class TrainConfig:
     base_model: str | None = None
     eval_file: str | None = None
     eval_split: float = 0.1
-    # Canonical column -> source header (None: detected from the headers, see nlp.io.ColumnMap).
+    # Canonical column -> source header (None: detected from the headers, see ingest.options.ColumnMap).
     columns: dict[str, str | None] = field(default_factory=dict)
     encoding: str | None = None
     name: str | None = None

@@ -3,7 +3,7 @@
 The same code runs on a CPU, one GPU or several (``accelerate launch -m hotline.cli train ...``,
 see ``docs/training.md``). What it adds to the example:
 
-- inputs are tokenized once, cut head + tail (:func:`nlp.classifier.encode_head_tail`), and
+- inputs are tokenized once, cut head + tail (:func:`nlp.transformer.encode_head_tail`), and
   batched by :class:`EpochBatchSampler`, whose order depends only on ``(seed, epoch)``;
   batches group texts of similar length, so short messages are not padded to 256 tokens;
 - a separate learning rate for the freshly initialised head, optional frozen word embeddings,
@@ -292,7 +292,8 @@ def train_transformer(
     from tqdm.auto import tqdm
     from transformers import get_scheduler
 
-    from nlp.classifier import ModelInfo, SpecialTokens, encode_head_tail
+    from nlp.classifier import ModelInfo
+    from nlp.transformer import SpecialTokens, encode_head_tail
     from training.metrics import macro_f1
 
     labels = list(labels)

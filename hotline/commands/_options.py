@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nlp.io import ColumnMap, ReaderOptions
+from ingest.options import ColumnMap, ReaderOptions
 from nlp.text import NormalizeOptions
 
 TextColumn = Annotated[str | None, typer.Option("--text-column", help="Column with the complaint text.")]

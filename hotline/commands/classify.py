@@ -83,8 +83,9 @@ def classify(
     adds label, score, top_k (JSON) and needs_review.
     Progress is committed after every chunk, so an interrupted run continues with --resume.
     """
-    from nlp.engine import ClassifyConfig, EngineConfig, classify_log
-    from nlp.io import parse_column_list
+    from batch.classify import ClassifyConfig, classify_log
+    from ingest.options import parse_column_list
+    from nlp.engine import EngineConfig
 
     opts = reader_options(
         text_column=text_column,
@@ -155,7 +156,7 @@ def export(
 ) -> None:
     """Export a transformer model for faster CPU inference (a model directory `--model` accepts)."""
     from nlp.engine import EngineConfig
-    from nlp.onnx_export import evaluate_pair, export_onnx, write_report
+    from tools.onnx_export import evaluate_pair, export_onnx, write_report
 
     if not onnx:
         raise typer.BadParameter("choose an export target: --onnx (the only one so far)")

@@ -36,7 +36,8 @@ def inspect(
     encoding: Encoding = None,
 ) -> None:
     """Show how a complaint log will be read: format, encoding, column mapping, first rows."""
-    from nlp.io import ComplaintReader, count_rows, mask_columns
+    from ingest.masking import mask_columns
+    from ingest.readers import ComplaintReader, count_rows
 
     opts = reader_options(
         text_column=text_column,
@@ -86,7 +87,7 @@ def preprocess(
     Every text column of the output is masked (id, district and label too) unless named in
     --keep-raw-columns (canonical names: id, title, text, district, label).
     """
-    from nlp.preprocess import preprocess_log, write_report
+    from batch.preprocess import preprocess_log, write_report
 
     opts = reader_options(
         text_column=text_column,

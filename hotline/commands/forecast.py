@@ -185,7 +185,7 @@ def forecast_predict(
     """
     from forecasting.forecaster import Forecaster
     from forecasting.signals import build_series, validate_signals
-    from nlp.io import write_table
+    from ingest.writers import write_table
 
     fc = Forecaster.load(model)
     history = None
@@ -349,7 +349,7 @@ def survival_predict(
 ) -> None:
     """Probability that each open case is still unanswered at the deadline, and its expected wait."""
     from forecasting.survival import SurvivalModel, prepare_cases, read_cases
-    from nlp.io import write_table
+    from ingest.writers import write_table
 
     sm = SurvivalModel.load(model)
     # Open cases have no reply yet: a log without a reply-time column is all open cases.

@@ -45,7 +45,7 @@ def build(
     The output is for an operator to review (delete what is not a place, merge spellings) and
     then pass to `hotline events --gazetteer FILE`; it adds to China's administrative divisions.
     """
-    from nlp.io import ComplaintReader
+    from ingest.readers import ComplaintReader
     from nlp.location import learn_gazetteer
 
     opts = reader_options(
