@@ -60,7 +60,7 @@ class ClassifyConfig(JobConfig):
     model: str = Field(description="Model directory, or a model registry (its current version).")
     rejects: str | None = Field(None, description="Where rejected rows go (unset: counted only).")
     with_text: bool = Field(False, description="Also write the masked classifier input and a truncated flag.")
-    chunk_size: int = Field(2000, description="Rows read, classified and committed at a time.")
+    chunk_size: int = Field(2000, ge=1, description="Rows read, classified and committed at a time.")
     resume: bool = Field(False, description="Continue an interrupted run (same input, output and options).")
     engine: EngineConfig = Field(default_factory=EngineConfig, description="How the model is run.")
     reader: ReaderOptions = Field(
@@ -89,13 +89,6 @@ class ClassifyConfig(JobConfig):
     @classmethod
     def _column_list(cls, v: Any) -> tuple[str, ...]:
         return parse_column_list(v)
-
-    @field_validator("chunk_size")
-    @classmethod
-    def _at_least_one(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be >= 1, got {v}")
-        return v
 
     @field_validator("output")
     @classmethod

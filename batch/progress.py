@@ -118,3 +118,4 @@ def assemble_parts(
             writer.write(pd.DataFrame(columns=columns))
         for i in range(n_parts):
             writer.write(pd.read_parquet(parts / f"part-{i:06d}.parquet"))
+    os.replace(tmp, output)

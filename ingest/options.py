@@ -106,7 +106,7 @@ class ReaderOptions(JobConfig):
 
     columns: ColumnMap = Field(default_factory=ColumnMap, description="Source column of each canonical one.")
     require: tuple[str, ...] = Field(("text",), description="Canonical columns a file must have.")
-    chunk_size: int = Field(5000, description="Rows read at a time.")
+    chunk_size: int = Field(5000, ge=1, description="Rows read at a time.")
     encoding: str | None = Field(None, description="Text encoding of CSV/JSONL input (unset: detect).")
     mask: bool = Field(True, description="PII-mask the canonical text columns.")
     normalize: NormalizeOptions = Field(default_factory=NormalizeOptions, description="Text normalisation.")
@@ -114,15 +114,8 @@ class ReaderOptions(JobConfig):
     # Checked before any text processing, so that one runaway cell (a pasted document, a broken
     # export) cannot blow up memory.
     max_cell_chars: int = Field(
-        100_000, description="Rows with a longer cell are rejected (kind oversize_cell)."
+        100_000, ge=1, description="Rows with a longer cell are rejected (kind oversize_cell)."
     )
-
-    @field_validator("chunk_size", "max_cell_chars")
-    @classmethod
-    def _at_least_one(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be >= 1, got {v}")
-        return v
 
     @field_validator("require")
     @classmethod

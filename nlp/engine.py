@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from common.config import JobConfig
 from nlp.batching import plan_batches, run_batches
@@ -37,51 +37,23 @@ logger = logging.getLogger(__name__)
 class EngineConfig(JobConfig):
     """How the engine runs a model (not what the model is: that is ``hotline.json``)."""
 
-    batch_size: int = Field(32, description="Most texts in one forward pass.")
+    batch_size: int = Field(32, ge=1, description="Most texts in one forward pass.")
     # On CPU, passes beyond ~2k tokens fall out of cache (the attention scores grow with
     # batch x length^2) and run slower per text, not faster.
     max_batch_tokens: int = Field(
-        2048, description="Most padded tokens (texts x longest) in one forward pass."
+        2048, ge=8, description="Most padded tokens (texts x longest) in one forward pass."
     )
     # A micro-batch of requests arrives in random lengths (30-256 tokens); padded into one pass, a
     # quarter or more of the compute goes to padding, which on a compute-bound CPU is slower than
     # one pass per text.
     max_padding: float = Field(
-        0.2, description="Padding allowed per forward pass, as a share of the real tokens (0.2 = 20%)."
+        0.2, ge=0, description="Padding allowed per forward pass, as a share of the real tokens (0.2 = 20%)."
     )
     num_threads: int | None = Field(
-        None, description="CPU threads for inference (unset: the library default)."
+        None, ge=1, description="CPU threads for inference (unset: the library default)."
     )
-    top_k: int = Field(3, description="Labels listed per prediction.")
+    top_k: int = Field(3, ge=1, description="Labels listed per prediction.")
     device: str = Field("cpu", description="torch device of transformer models.")
-
-    @field_validator("batch_size", "top_k")
-    @classmethod
-    def _at_least_one(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be >= 1, got {v}")
-        return v
-
-    @field_validator("max_batch_tokens")
-    @classmethod
-    def _at_least_eight(cls, v: int) -> int:
-        if v < 8:
-            raise ValueError(f"must be >= 8, got {v}")
-        return v
-
-    @field_validator("max_padding")
-    @classmethod
-    def _not_negative(cls, v: float) -> float:
-        if v < 0:
-            raise ValueError(f"must be >= 0 (a share of the real tokens; 0.2 = 20%), got {v}")
-        return v
-
-    @field_validator("num_threads")
-    @classmethod
-    def _threads(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise ValueError(f"must be >= 1 (or unset for the library default), got {v}")
-        return v
 
 
 @dataclass
