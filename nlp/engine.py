@@ -6,13 +6,14 @@
 human's review (per-class thresholds stored with the model) and whether the text was cut to fit
 the model's input length.
 
-Speed comes from three things. Inputs are tokenized once and sorted by length, then cut into
-buckets whose padded size (batch x width) stays under ``max_batch_tokens`` and whose padding
-stays under ``max_padding`` of the real tokens: complaints range from ten characters to
-thousands, and padding a short one to the longest in a random batch wastes most of the
-compute. Forward passes run under ``torch.inference_mode``. The thread count is set once
-(``num_threads``), because PyTorch's default of one thread per core fights with every other
-process on a shared machine.
+The engine knows no model type: it asks the model to encode the texts (:class:`Classifier`),
+then only schedules the forward passes. Speed comes from three things. Inputs are encoded once
+and sorted by length, then cut into buckets whose padded size (batch x width) stays under
+``max_batch_tokens`` and whose padding stays under ``max_padding`` of the real tokens
+(:mod:`nlp.batching`): complaints range from ten characters to thousands, and padding a short
+one to the longest in a random batch wastes most of the compute. Forward passes run under
+``torch.inference_mode``. The thread count is set once (``num_threads``), because PyTorch's
+default of one thread per core fights with every other process on a shared machine.
 """
 
 from __future__ import annotations
