@@ -152,9 +152,10 @@ class ClassifySummary:
 
 
 class PredictionStore(Protocol):
-    """Where ``classify_log`` also writes each chunk (``events.store.EventStore`` is one)."""
+    """Where ``classify_log`` also writes each chunk (an event store's ``complaints`` repository,
+    ``events.store.EventStore(url).complaints``, is one)."""
 
-    def upsert_complaints(self, records: Any) -> Any: ...
+    def upsert(self, records: Any) -> Any: ...
 
     def upsert_predictions(self, predictions: Any) -> Any: ...
 
@@ -289,7 +290,7 @@ def classify_log(
                 fsync_file(part)
                 state["parts"] = int(state["parts"]) + 1
             if store is not None:
-                store.upsert_complaints(_store_records(records))
+                store.upsert(_store_records(records))
                 store.upsert_predictions(_store_predictions(engine, records, result))
             _count(state, engine, result)
             rows_done = resumed_from + reader.rows_read

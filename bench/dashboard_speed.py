@@ -65,7 +65,7 @@ def main() -> None:
             thread.join()
         print(f"# start-up warm-up (background thread in the service): {time.perf_counter() - t0:.3f} s")
     params = {"as_of": args.as_of} if args.as_of else {}
-    hot = store.read_hot(1)
+    hot = store.incidents.hot(1)
     views = ["/dashboard", "/dashboard/incidents", "/dashboard/grid", "/dashboard/forecasts", "/dashboard/risk",
              "/dashboard/model"]  # fmt: skip
     if len(hot):

@@ -42,8 +42,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from events.grouping import GroupingConfig, IncidentGrouper  # noqa: E402
-from events.pipeline import EventsConfig, run_events  # noqa: E402
+from events.config import EventsConfig, GroupingConfig  # noqa: E402
+from events.grouping import IncidentGrouper  # noqa: E402
+from events.pipeline import run_events  # noqa: E402
 from events.store import EventStore  # noqa: E402
 from nlp.location import LocationExtractor, anchors_match, load_gazetteer, normalize_place  # noqa: E402
 
@@ -203,9 +204,9 @@ def evaluate_pairs(frame: pd.DataFrame, members: pd.DataFrame, args: argparse.Na
 def place_incidents(st: EventStore, places: list[str]) -> dict[str, object]:
     """For each named place: the incidents its complaints belong to (members, distinct callers,
     categories), largest first. Only counts and category names: no text leaves the store."""
-    complaints = st.read_complaints()
-    events = st.read_events().rename(columns={"complaint_id": "id"})
-    members = st.read_members()
+    complaints = st.complaints.read()
+    events = st.complaints.read_events().rename(columns={"complaint_id": "id"})
+    members = st.incidents.read_members()
     inc = dict(zip(members["complaint_id"], members["incident_id"], strict=True))
     frame = complaints[["id", "title", "text", "caller"]].merge(events[["id", "category"]], on="id")
     frame["incident_id"] = frame["id"].map(inc)
@@ -254,13 +255,13 @@ def from_store(args: argparse.Namespace) -> dict[str, object]:
             regroup_store(st, IncidentGrouper(GroupingConfig(window_days=args.window_days)))
             results["regroup_seconds"] = round(time.perf_counter() - t0, 1)
             results["after"] = place_incidents(st, args.place)
-            complaints = st.read_complaints()
-            events = st.read_events().rename(columns={"complaint_id": "id"})
+            complaints = st.complaints.read()
+            events = st.complaints.read_events().rename(columns={"complaint_id": "id"})
             frame = complaints.drop(columns=["district"]).merge(events, on="id")
-            results["pairs"] = evaluate_pairs(frame, st.read_members(), args)
+            results["pairs"] = evaluate_pairs(frame, st.incidents.read_members(), args)
             results["hot"] = [
                 {k: (str(v) if k in ("first_seen", "last_seen") else v) for k, v in r.items()}
-                for r in st.read_hot(8)[
+                for r in st.incidents.hot(8)[
                     ["rank", "anchor", "n_complaints", "n_callers", "likes", "growth", "heat", "category"]
                 ].to_dict(orient="records")
             ]
@@ -353,14 +354,14 @@ def main(argv: list[str] | None = None) -> int:
             "rerun_seconds": round(rerun, 1),
             "rerun_changed_counts": counts != counts_again,
             "store_counts": counts,
-            "incidents_with_2_or_more": int((st.read_incidents(min_complaints=2)).shape[0]),
+            "incidents_with_2_or_more": int((st.incidents.read(min_complaints=2)).shape[0]),
         }
-        complaints = st.read_complaints()
-        events = st.read_events().rename(columns={"complaint_id": "id"})
+        complaints = st.complaints.read()
+        events = st.complaints.read_events().rename(columns={"complaint_id": "id"})
         frame = complaints.drop(columns=["district"]).merge(events, on="id")
-        members = st.read_members()
+        members = st.incidents.read_members()
         results["pairs"] = evaluate_pairs(frame, members, args)
-        hot = st.read_hot(5)
+        hot = st.incidents.hot(5)
         results["hot"] = [
             {
                 "rank": int(r["rank"]),

@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from events.grouping import as_list
+from events.similarity import as_list
 from nlp.pii import mask_pii
 
 URGENCY_RANK = {"一般": 0, "较急": 1, "紧急": 2}
@@ -137,7 +137,7 @@ def summarize_incidents(
 
     ``members`` has one row per complaint with ``incident_id``, ``id``, ``time``, ``title``,
     ``text``, ``caller``, ``likes``, ``category``, ``district``, ``location_key``, ``anchor``,
-    ``urgency``, ``keywords`` (as :meth:`events.store.EventStore.incident_members_detail`
+    ``urgency``, ``keywords`` (as :meth:`events.store.incidents.IncidentRepository.members_detail`
     returns). The description is the title (or the start of the text) of the most typical
     member: the one whose keywords overlap most with the incident's keywords.
 

@@ -2,9 +2,10 @@
 
 :func:`run_events` is what ``hotline events`` runs. For each chunk of the log (``ingest``):
 
-1. **category** of each complaint: the latest prediction already in the store for its id
-   (``hotline classify --store`` writes those), else the log's label column, else - with
-   ``model_dir`` - the classifier's prediction (also written to the store), else none;
+1. **category** of each complaint (:mod:`events.categories`): the latest prediction already
+   in the store for its id (``hotline classify --store`` writes those), else the log's label
+   column, else - with ``model_dir`` - the classifier's prediction (also written to the
+   store), else none;
 2. **extraction** (:mod:`nlp.events`): location, time mentions, urgency, keywords;
 3. **store** the masked complaints and their event fields (idempotent upserts);
 4. **grouping** (:mod:`events.grouping`) of the complaints that have no incident yet, against
@@ -21,7 +22,6 @@ stored rows rather than incremented.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -35,16 +35,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common.errors import ConfigError, HotlineError
-from events.grouping import METHODS, GroupingConfig, IncidentGrouper
+from common.errors import HotlineError
+from common.files import atomic_write_json
+from events.categories import ModelCategories, categories
+from events.config import EventsConfig
+from events.grouping import IncidentGrouper
 from events.hot import summarize_incidents
 from events.signals import refresh_signals
 from events.store import EventStore, clean_place
+from events.store.complaints import content_hash
 from ingest.options import ReaderOptions
 from ingest.readers import ComplaintReader, count_rows
 from ingest.rejects import RejectsWriter
 from nlp.location import Gazetteer, gazetteer_coverage, normalize_district
-from nlp.text import join_title_text
 
 logger = logging.getLogger(__name__)
 
@@ -58,48 +61,6 @@ LIKES_CANDIDATES = ("likes", "like_count", "点赞数", "点赞", "支持数", "
 REFERENCE_TERMS = 5000
 # Incidents whose last complaint is this close to the newest one get their growth/heat refreshed.
 HEAT_REFRESH_DAYS = 14
-
-
-@dataclass
-class EventsConfig:
-    """Options of one ``hotline events`` run (saved in the run report)."""
-
-    window_days: float = 30.0
-    # "default": China's administrative divisions + patterns; never the demo city's names.
-    gazetteer: str | None = "default"
-    top_k: int = 5
-    method: str = "combined"
-    model_dir: str | None = None
-    embed_model: str | None = None
-    regroup: bool = False
-    caller_column: str | None = None
-    likes_column: str | None = None
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.window_days > 0:
-            raise ConfigError(f"--window-days must be > 0, got {self.window_days}")
-        if self.top_k < 0:
-            raise ConfigError(f"--keywords must be >= 0, got {self.top_k}")
-        if self.method not in METHODS:
-            raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.method == "embedding" and not self.embed_model:
-            raise ConfigError("--method embedding needs --embed-model DIR (the converted base model)")
-        for name in ("model_dir", "embed_model"):
-            value = getattr(self, name)
-            if value is not None and not Path(value).exists():
-                flag = "--model" if name == "model_dir" else "--embed-model"
-                raise ConfigError(f"{flag} {value}: no such directory")
-
-    def grouping(self) -> GroupingConfig:
-        return GroupingConfig(window_days=self.window_days, method=self.method)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EventsConfig:
-        return cls(**d)
 
 
 @dataclass
@@ -155,73 +116,17 @@ def _header_key(name: object) -> str:
 
 
 def _find_column(
-    headers: list[str], explicit: str | None, candidates: tuple[str, ...], flag: str
+    headers: list[str], explicit: str | None, candidates: tuple[str, ...], field: str
 ) -> str | None:
     if explicit:
         for h in headers:
             if h == explicit or _header_key(h) == _header_key(explicit):
                 return h
         raise HotlineError(
-            f"no column named {explicit!r} (given with {flag}); the file has: {', '.join(headers)}"
+            f"no column named {explicit!r} (given as {field}); the file has: {', '.join(headers)}"
         )
     keys = {_header_key(h): h for h in headers}
     return next((keys[_header_key(c)] for c in candidates if _header_key(c) in keys), None)
-
-
-def _parse_top_k(value: Any) -> dict[str, float] | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return None
-    if isinstance(value, dict):
-        return {str(k): float(v) for k, v in value.items()}
-    if isinstance(value, list):
-        out = {}
-        for item in value:
-            if isinstance(item, dict) and "label" in item:
-                out[str(item["label"])] = float(item.get("score", 0.0))
-            elif isinstance(item, (list, tuple)) and len(item) == 2:
-                out[str(item[0])] = float(item[1])
-        return out or None
-    return None
-
-
-class _ModelCategories:
-    """Categories from ``--model DIR`` (loaded on first use; written to the store as predictions)."""
-
-    def __init__(self, model_dir: str) -> None:
-        self.model_dir = model_dir
-        self.engine: Any = None
-
-    @property
-    def version(self) -> str:
-        return self.engine.version if self.engine is not None else "unknown"
-
-    def predict(self, texts: list[str]) -> tuple[list[str], list[dict[str, float]], pd.DataFrame]:
-        from nlp.engine import InferenceEngine
-
-        if self.engine is None:
-            # The engine applies the model's temperature and review thresholds, as classify does.
-            self.engine = InferenceEngine.load(self.model_dir)
-        out = self.engine.predict_arrays(texts)
-        probs, labels = out.probs, self.engine.labels
-        names = [labels[i] for i in out.top]
-        scores = [{labels[j]: float(p[j]) for j in np.argsort(-p)[:5]} for p in probs]
-        preds = pd.DataFrame(
-            {
-                "label": names,
-                "score": probs.max(axis=1).astype(float) if len(probs) else np.zeros(0),
-                "top_k": [
-                    json.dumps({k: round(v, 4) for k, v in s.items()}, ensure_ascii=False) for s in scores
-                ],
-                "needs_review": out.needs_review.astype(bool),
-                "model_version": self.version,
-            }
-        )
-        return names, scores, preds
 
 
 def run_events(
@@ -263,7 +168,7 @@ def _run_events(
 
         embed = E5Embedder(cfg.embed_model)
     grouper = IncidentGrouper(cfg.grouping(), embed=embed)
-    model = _ModelCategories(cfg.model_dir) if cfg.model_dir else None
+    model = ModelCategories(cfg.model_dir) if cfg.model_dir else None
     rejects = RejectsWriter(rejects_path)
     reader = ComplaintReader(input_path, opts, rejects=rejects)
     sources: Counter[str] = Counter()
@@ -282,23 +187,23 @@ def _run_events(
             # What the store will hold, from the start: an id holding personal data is masked
             # (its incident id is derived from it), and a district column that held some (a
             # phone number typed into it) is unknown rather than a place.
-            records["id"] = [st.safe_id(v) for v in records["id"]]
+            records["id"] = [st.callers.safe_id(v) for v in records["id"]]
             records["district"] = [clean_place(d) for d in records["district"]]
             src = chunk.source
             headers = [str(h) for h in src.columns]
-            caller_col = _find_column(headers, cfg.caller_column, CALLER_CANDIDATES, "--caller-column")
-            likes_col = _find_column(headers, cfg.likes_column, LIKES_CANDIDATES, "--likes-column")
+            caller_col = _find_column(headers, cfg.caller_column, CALLER_CANDIDATES, "caller_column")
+            likes_col = _find_column(headers, cfg.likes_column, LIKES_CANDIDATES, "likes_column")
             if caller_col is not None and caller_col in reader.mapping.values():
                 caller_col = None  # the id or text column is not a caller
-            records["caller"] = [st.hash_caller(v) for v in src[caller_col]] if caller_col else None
+            records["caller"] = [st.callers.key(v) for v in src[caller_col]] if caller_col else None
             records["likes"] = (
                 pd.to_numeric(src[likes_col], errors="coerce").fillna(0).astype(int).to_numpy()
                 if likes_col
                 else 0
             )
             records = records.drop_duplicates("id", keep="last")
-            categories, scores, preds, category_sources = _categories(st, records, model, sources)
-            records["category"] = categories
+            cats, scores, preds, category_sources = categories(st, records, model, sources)
+            records["category"] = cats
             # Complaints stored before with the same text and category need nothing: a re-run of
             # the same log only reads it (and cannot double count anything).
             keep = _changed(st, records)
@@ -326,10 +231,10 @@ def _run_events(
             frame = pd.concat([records, events], axis=1)
             frame["district"] = district
             frame["category_source"] = category_sources
-            st.upsert_complaints(records, source=Path(input_path).name)
+            st.complaints.upsert(records, source=Path(input_path).name)
             if preds is not None and len(preds):
-                st.upsert_predictions(preds)
-            st.upsert_events(frame)
+                st.complaints.upsert_predictions(preds)
+            st.complaints.upsert_events(frame)
             timings["store"] += time.perf_counter() - t0
 
             urgency.update(events["urgency"])
@@ -392,51 +297,11 @@ def _warn_coverage(gazetteer: Gazetteer, known: int, mentions: int) -> None:
         )
 
 
-def _categories(
-    st: EventStore, records: pd.DataFrame, model: _ModelCategories | None, sources: Counter[str]
-) -> tuple[list[str], list[dict[str, float] | None], pd.DataFrame | None, list[str]]:
-    """Category, classifier scores (for urgency), new predictions (model path) and where each
-    category came from (prediction | label | model | "")."""
-    ids = records["id"].astype(str).tolist()
-    preds = st.read_predictions(ids)
-    by_id = {r["complaint_id"]: r for r in preds.to_dict(orient="records")} if len(preds) else {}
-    cats: list[str] = []
-    scores: list[dict[str, float] | None] = []
-    srcs: list[str] = []
-    need_model: list[int] = []
-    for k, (cid, label) in enumerate(zip(ids, records["label"].fillna("").astype(str), strict=True)):
-        p = by_id.get(cid)
-        if p is not None and p.get("label"):
-            cats.append(str(p["label"]))
-            scores.append(_parse_top_k(p.get("top_k")))
-            srcs.append("prediction")
-        elif label:
-            cats.append(label)
-            scores.append(None)
-            srcs.append("label")
-        else:
-            cats.append("")
-            scores.append(None)
-            srcs.append("")
-            need_model.append(k)
-    new_preds = None
-    if model is not None and need_model:
-        texts = [join_title_text(records["title"].iloc[k], records["text"].iloc[k]) for k in need_model]
-        names, sc, new_preds = model.predict(texts)
-        new_preds.insert(0, "id", [ids[k] for k in need_model])
-        for k, name, s in zip(need_model, names, sc, strict=True):
-            cats[k] = name
-            scores[k] = s
-            srcs[k] = "model"
-    sources.update(s or "none" for s in srcs)
-    return cats, scores, new_preds, srcs
-
-
 def _changed(st: EventStore, records: pd.DataFrame) -> np.ndarray:
     """Which records are new or differ from what the store holds (text or category)."""
     from nlp.pii import mask_pii
 
-    state = st.stored_state(records["id"].astype(str).tolist())
+    state = st.complaints.stored_state(records["id"].astype(str).tolist())
     if not state:
         return np.ones(len(records), dtype=bool)
     out = []
@@ -447,7 +312,7 @@ def _changed(st: EventStore, records: pd.DataFrame) -> np.ndarray:
         if old is None or old[1] is None:
             out.append(True)
             continue
-        digest = EventStore.content_hash(mask_pii(str(title or "")), mask_pii(str(text or "")))
+        digest = content_hash(mask_pii(str(title or "")), mask_pii(str(text or "")))
         out.append(digest != old[0] or (category or "") != old[1])
     return np.asarray(out, dtype=bool)
 
@@ -456,7 +321,7 @@ def _group(
     st: EventStore, grouper: IncidentGrouper, frame: pd.DataFrame, report: EventsReport, cfg: EventsConfig
 ) -> None:
     ids = frame["id"].astype(str).tolist()
-    assigned = st.read_members(complaint_ids=ids)
+    assigned = st.incidents.read_members(complaint_ids=ids)
     done = set(assigned["complaint_id"]) if len(assigned) else set()
     report.already_grouped += len(done)
     new = frame[~frame["id"].astype(str).isin(done)]
@@ -464,11 +329,11 @@ def _group(
         return
     times = pd.to_datetime(new["time"], errors="coerce")
     since = times.min() - timedelta(days=cfg.window_days) if times.notna().any() else None
-    existing = st.grouping_candidates(since.to_pydatetime() if since is not None else None)
+    existing = st.incidents.grouping_candidates(since.to_pydatetime() if since is not None else None)
     in_batch = set(new["id"].astype(str)) | set(existing["id"].astype(str))
-    grouper.reference_terms = st.recent_terms(REFERENCE_TERMS, exclude=in_batch)
+    grouper.reference_terms = st.complaints.recent_terms(REFERENCE_TERMS, exclude=in_batch)
     assignments = grouper.assign(new, existing)
-    st.upsert_members(assignments)
+    st.incidents.upsert_members(assignments)
     report.grouped += len(assignments)
     report.new_incidents += int(assignments.loc[assignments["is_new_incident"], "incident_id"].nunique())
     report.joined_existing += int((~assignments["is_new_incident"]).sum())
@@ -479,44 +344,35 @@ def refresh_incidents(st: EventStore, incident_ids: list[str]) -> int:
     """Recompute the summaries (counts, callers, heat, keywords ...) of some incidents."""
     if not incident_ids:
         return 0
-    as_of = latest_time(st)
+    as_of = st.complaints.latest_time()
     written = 0
     for start in range(0, len(incident_ids), 2000):
         part = incident_ids[start : start + 2000]
-        members = st.incident_members_detail(part)
-        written += st.upsert_incidents(summarize_incidents(members, as_of=as_of))
+        members = st.incidents.members_detail(part)
+        written += st.incidents.upsert(summarize_incidents(members, as_of=as_of))
     return written
-
-
-def latest_time(st: EventStore) -> Any:
-    import sqlalchemy as sa
-
-    c = st.tables["complaints"]
-    with st.engine.connect() as conn:
-        value = conn.execute(sa.select(sa.func.max(c.c.time))).scalar()
-    return pd.Timestamp(value).to_pydatetime() if value is not None else None
 
 
 def _refresh_recent(st: EventStore) -> None:
     # Growth is measured against the newest complaint in the store, so incidents that this run
     # did not touch can still have moved (their recent week is now further back).
-    as_of = latest_time(st)
+    as_of = st.complaints.latest_time()
     if as_of is None:
         return
-    recent = st.read_incidents(since=as_of - timedelta(days=HEAT_REFRESH_DAYS))
+    recent = st.incidents.read(since=as_of - timedelta(days=HEAT_REFRESH_DAYS))
     refresh_incidents(st, recent["incident_id"].tolist())
 
 
 def regroup_store(st: EventStore, grouper: IncidentGrouper, report: EventsReport | None = None) -> int:
     """Forget every incident and group all stored complaints again, as one batch."""
-    complaints = st.read_complaints()
+    complaints = st.complaints.read()
     if complaints.empty:
         return 0
-    events = st.read_events().rename(columns={"complaint_id": "id"})
+    events = st.complaints.read_events().rename(columns={"complaint_id": "id"})
     frame = complaints.drop(columns=["district"]).merge(events, on="id", how="inner")
-    st.clear_incidents()
+    st.incidents.clear()
     assignments = grouper.assign(frame)
-    st.upsert_members(assignments)
+    st.incidents.upsert_members(assignments)
     refresh_incidents(st, sorted(set(assignments["incident_id"])))
     if report is not None:
         report.grouped += len(assignments)
@@ -527,10 +383,7 @@ def regroup_store(st: EventStore, grouper: IncidentGrouper, report: EventsReport
 def write_report(report: EventsReport, path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(
-        json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
-    )
-    return p
+    return atomic_write_json(p, report.to_dict())
 
 
-__all__ = ["EventsConfig", "EventsReport", "refresh_incidents", "regroup_store", "run_events"]
+__all__ = ["EventsReport", "refresh_incidents", "regroup_store", "run_events"]

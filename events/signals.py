@@ -110,10 +110,10 @@ def build_signals(
 
 def signal_source_frame(store: EventStore) -> pd.DataFrame:
     """One row per stored complaint with the category and district the signals use."""
-    src = store.signal_source()
+    src = store.signals.source()
     if src.empty:
         return pd.DataFrame(columns=["id", "time", "category", "district", "incident_id"])
-    preds = store.read_predictions()
+    preds = store.complaints.read_predictions()
     pred_label = dict(zip(preds["complaint_id"], preds["label"], strict=True)) if len(preds) else {}
     # The prediction wins (it may have been written after the events run), then the category the
     # events run resolved, then the log's label.
@@ -142,5 +142,5 @@ def refresh_signals(store: EventStore) -> pd.DataFrame:
     re-loading a batch harmless: counts can never be doubled.
     """
     signals = build_signals(signal_source_frame(store))
-    store.replace_signals(signals)
+    store.signals.replace(signals)
     return signals

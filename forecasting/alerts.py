@@ -155,7 +155,7 @@ class Alert:
     coherent: float | None = None
 
     def to_record(self) -> dict[str, Any]:
-        """The record :meth:`events.store.EventStore.upsert_alerts` takes."""
+        """The record :meth:`events.store.alerts.AlertRepository.upsert` takes."""
         rec = asdict(self)
         # The store's alerts table has no columns for these (yet): they live in memory only.
         for name in ("days", "p_value", "related", "complaint_ids", "coherent"):
@@ -580,12 +580,12 @@ def incident_hits(store: Any, dates: pd.DatetimeIndex, config: AlertConfig) -> l
     w = pd.Timedelta(days=config.incident_window_days)
     start = dates[0] - 2 * w
     end = dates[-1] + pd.Timedelta(days=1)
-    incidents = store.read_incidents(
+    incidents = store.incidents.read(
         since=start.to_pydatetime(), until=end.to_pydatetime(), min_complaints=config.incident_min_size
     )
     if incidents is None or len(incidents) == 0:
         return []
-    members = store.incident_members_detail(list(incidents["incident_id"]))
+    members = store.incidents.members_detail(list(incidents["incident_id"]))
     if len(members) == 0:
         return []
     members = members.assign(day=pd.to_datetime(members["time"]).dt.normalize())
@@ -636,10 +636,10 @@ def enrich_alerts(store: Any, alerts: list[Alert], config: AlertConfig) -> list[
         end = pd.Timestamp(a.last_seen) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
         try:
             if a.kind == "incident":
-                incidents = store.read_incidents(ids=a.incident_ids)
+                incidents = store.incidents.read(ids=a.incident_ids)
             else:
                 parts = parse_series_key(a.series_key)
-                incidents = store.read_incidents(
+                incidents = store.incidents.read(
                     since=start.to_pydatetime(),
                     until=end.to_pydatetime(),
                     category=parts.get("category"),
@@ -657,7 +657,7 @@ def enrich_alerts(store: Any, alerts: list[Alert], config: AlertConfig) -> list[
             for k in kws or []:
                 keywords[str(k[0] if isinstance(k, (list, tuple)) else k)] += 1
         if a.incident_ids:
-            members = store.incident_members_detail(a.incident_ids)
+            members = store.incidents.members_detail(a.incident_ids)
             if len(members):
                 t = pd.to_datetime(members["time"])
                 inside = members[(t >= start) & (t <= end)]
@@ -691,14 +691,18 @@ def _example(title: Any, text: Any, limit: int = 120) -> str:
 def _examples_from_complaints(store: Any, a: Alert, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
     """Complaints of the alert's series and days when the store has no incidents for them."""
     try:
-        complaints = store.read_complaints(since=start.to_pydatetime(), until=end.to_pydatetime())
+        complaints = store.complaints.read(since=start.to_pydatetime(), until=end.to_pydatetime())
     except Exception as exc:
         logger.debug("no complaints for alert %s: %s", a.alert_id, exc)
         return []
     if not len(complaints):
         return []
     parts = parse_series_key(a.series_key)
-    events = store.read_events(list(complaints["id"])) if hasattr(store, "read_events") else None
+    events = (
+        store.complaints.read_events(list(complaints["id"]))
+        if hasattr(getattr(store, "complaints", None), "read_events")
+        else None
+    )
     frame = complaints
     if events is not None and len(events):
         frame = complaints.merge(
@@ -729,7 +733,9 @@ def complaint_frame(
     Empty when the store cannot say which series a complaint counts in.
     """
     cols = ["id", "time", "category", "district", "incident_id", "title", "text"]
-    if not hasattr(store, "signal_source") or not hasattr(store, "read_complaints"):
+    if not hasattr(getattr(store, "signals", None), "source") or not hasattr(
+        getattr(store, "complaints", None), "read"
+    ):
         return pd.DataFrame(columns=cols)
     from events.signals import UNKNOWN_CATEGORY, signal_source_frame
     from events.store import UNKNOWN_DISTRICT
@@ -747,7 +753,7 @@ def complaint_frame(
     # complaint lands in the series that counted it.
     src["category"] = src["category"].fillna("").astype(str).str.strip().replace("", UNKNOWN_CATEGORY)
     src["district"] = src["district"].fillna("").astype(str).replace("", UNKNOWN_DISTRICT)
-    texts = store.read_complaints(
+    texts = store.complaints.read(
         since=None if since is None else since.to_pydatetime(),
         until=None if until is None else until.to_pydatetime(),
     )
@@ -942,7 +948,7 @@ def scan_alerts(
     incident and described by their own complaints (nothing written). Each day is judged on the
     data up to that day: the baselines and forecasts read only earlier days."""
     config = config or AlertConfig()
-    signals = store.read_signals()
+    signals = store.signals.read()
     if signals is None or len(signals) == 0:
         from forecasting.errors import SignalsError
 
@@ -956,7 +962,9 @@ def scan_alerts(
         clean, forecaster, date=end, days=days, config=config, existing=existing, dedupe=False
     )
     dates = pd.date_range(start, end, freq="D")
-    has_incidents = hasattr(store, "read_incidents") and hasattr(store, "incident_members_detail")
+    has_incidents = hasattr(getattr(store, "incidents", None), "read") and hasattr(
+        getattr(store, "incidents", None), "members_detail"
+    )
     if has_incidents:
         alerts += merge_hits(incident_hits(store, dates, config), config, existing)
     complaints = complaint_frame(
@@ -1010,7 +1018,7 @@ def run_alerts(
     config = config or AlertConfig()
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
-    signals = store.read_signals()
+    signals = store.signals.read()
     if signals is None or len(signals) == 0:
         from forecasting.errors import SignalsError
 
@@ -1019,7 +1027,7 @@ def run_alerts(
         )
     end = pd.Timestamp(date).normalize() if date is not None else pd.Timestamp(signals["date"].max())
     lookback = pd.Timedelta(days=days + config.gap_days + 1)
-    stored = store.read_alerts(since=f"{end - lookback - pd.Timedelta(days=90):%Y-%m-%d}", limit=None)
+    stored = store.alerts.read(since=f"{end - lookback - pd.Timedelta(days=90):%Y-%m-%d}", limit=None)
     # Incident alerts stay open longer: a wave of the same incident continues its alert.
     incident_lookback = pd.Timedelta(days=days + max(config.gap_days, config.incident_gap_days) + 1)
     existing = [
@@ -1034,6 +1042,6 @@ def run_alerts(
         start = min(start, min(pd.Timestamp(a.first_seen) for a in existing))
     alerts = scan_alerts(store, forecaster, start=start, end=end, config=config, existing=existing)
     if write and alerts:
-        store.upsert_alerts([a.to_record() for a in alerts])
+        store.alerts.upsert([a.to_record() for a in alerts])
         logger.info("%d alert(s) written to the event store", len(alerts))
     return alerts[:top] if top else alerts

@@ -105,18 +105,20 @@ def latest_complaint_time(store: Any) -> pd.Timestamp | None:
     Reads the last day of the daily signals, then the complaints of that day only, so that a
     big store is not read whole (the store has no max-time query).
     """
-    signals = store.read_signals()
+    signals = store.signals.read()
     if signals is None or len(signals) == 0:
         return None
     frame = signals[pd.to_numeric(signals["calls"], errors="coerce").fillna(0) > 0]
     if len(frame) == 0:
         return None
     last_day = pd.Timestamp(frame["date"].max())
-    if not hasattr(store, "read_complaints"):  # a signals-only store: the end of its last day
+    if not hasattr(
+        getattr(store, "complaints", None), "read"
+    ):  # a signals-only store: the end of its last day
         return last_day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
     # Signals written from another source may run past the complaints: widen the look back.
     for since in (last_day, last_day - pd.Timedelta(days=60), None):
-        recent = store.read_complaints(since=since)
+        recent = store.complaints.read(since=since)
         times = pd.to_datetime(recent["time"], errors="coerce").dropna() if len(recent) else pd.Series([])
         if len(times):
             return pd.Timestamp(times.max())

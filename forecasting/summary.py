@@ -186,7 +186,8 @@ def decision_summary(
         out.as_of, out.as_of_source = f"{ts:%Y-%m-%d %H:%M}", how
     if store is not None and ts is not None:
         out.alerts = _alerts(store, forecaster, ts, window_days, top, out.notes)
-        if all(hasattr(store, m) for m in ("read_incidents", "read_members", "read_complaints")):
+        incidents, complaints = getattr(store, "incidents", None), getattr(store, "complaints", None)
+        if hasattr(incidents, "read") and hasattr(incidents, "read_members") and hasattr(complaints, "read"):
             try:
                 out.hot = hot_issues(store, ts, window_days=window_days, top=top)
             except Exception as exc:
@@ -238,9 +239,9 @@ def _alerts(
     day = as_of.normalize()
     start = day - pd.Timedelta(days=window_days - 1)
     try:
-        frame = store.read_alerts(since=f"{start:%Y-%m-%d}", limit=None)
+        frame = store.alerts.read(since=f"{start:%Y-%m-%d}", limit=None)
         recs = _in_window(_records(frame), start, day)
-        if not recs and hasattr(store, "read_signals"):
+        if not recs and hasattr(getattr(store, "signals", None), "read"):
             from forecasting.alerts import run_alerts
 
             detected = run_alerts(store, forecaster, date=day, days=window_days, write=False)
@@ -286,15 +287,15 @@ def hot_issues(
     ts = resolve_as_of(as_of)[0]
     start = ts.normalize() - pd.Timedelta(days=window_days - 1)
     before = start - pd.Timedelta(days=window_days)
-    incidents = store.read_incidents(
+    incidents = store.incidents.read(
         since=start.to_pydatetime(), until=ts.to_pydatetime(), min_complaints=2, order="last_seen"
     )
     if len(incidents) == 0:
         return []
-    members = store.read_members([str(i) for i in incidents["incident_id"]])
+    members = store.incidents.read_members([str(i) for i in incidents["incident_id"]])
     if len(members) == 0:
         return []
-    comp = store.read_complaints([str(i) for i in members["complaint_id"].unique()])
+    comp = store.complaints.read([str(i) for i in members["complaint_id"].unique()])
     when = dict(zip(comp["id"].astype(str), comp["time"], strict=True))
     t = pd.to_datetime(members["complaint_id"].astype(str).map(when), errors="coerce")
     members = members.assign(_t=t)[t.notna() & (t <= ts)]
@@ -341,8 +342,8 @@ def forecast_history(
 
     cfg = forecaster.config
     values = forecaster.series.values
-    if store is not None and hasattr(store, "read_signals"):
-        frame = store.read_signals(end=f"{day:%Y-%m-%d}")
+    if store is not None and hasattr(getattr(store, "signals", None), "read"):
+        frame = store.signals.read(end=f"{day:%Y-%m-%d}")
         if frame is not None and len(frame):
             clean = validate_signals(frame, source="store", target=cfg.target, gaps=cfg.gaps)
             newer = build_series(clean, target=cfg.target, levels=cfg.levels).values
@@ -419,14 +420,14 @@ def store_open_cases(store: Any, as_of: pd.Timestamp, days: int = OPEN_WINDOW_DA
     district come from the extracted events (the classifier's category), titles stay masked.
     """
     since = as_of - pd.Timedelta(days=days)
-    comp = store.read_complaints(since=since.to_pydatetime(), until=as_of.to_pydatetime())
+    comp = store.complaints.read(since=since.to_pydatetime(), until=as_of.to_pydatetime())
     if len(comp) == 0:
         return pd.DataFrame(columns=["id", "time", "title", "text", "category", "district"])
     frame = comp[["id", "time", "title", "text"]].copy()
     frame["category"] = comp.get("label", "")
     frame["district"] = comp.get("district", "")
-    if hasattr(store, "read_events"):
-        ev = store.read_events([str(i) for i in frame["id"]])
+    if hasattr(getattr(store, "complaints", None), "read_events"):
+        ev = store.complaints.read_events([str(i) for i in frame["id"]])
         if len(ev):
             ev = ev.set_index("complaint_id")
             ids = frame["id"].astype(str)
@@ -471,7 +472,7 @@ def _at_risk(
 
 
 def _has_complaints(store: Any) -> bool:
-    return store is not None and hasattr(store, "read_complaints")
+    return store is not None and hasattr(getattr(store, "complaints", None), "read")
 
 
 def _unit(case: dict[str, Any]) -> str:

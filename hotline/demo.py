@@ -220,7 +220,7 @@ def _classify(cfg: DemoConfig) -> str:
                 output=paths["predictions"],
                 model=_classifier_dir(cfg),
             ),
-            store=store,
+            store=store.complaints,
         )
     finally:
         store.close()
@@ -228,8 +228,9 @@ def _classify(cfg: DemoConfig) -> str:
 
 
 def _events(cfg: DemoConfig) -> str:
+    from events.config import EventsConfig
     from events.hot import format_hot_table
-    from events.pipeline import EventsConfig, run_events
+    from events.pipeline import run_events
     from events.store import EventStore
     from ingest.options import ReaderOptions
 
@@ -242,7 +243,7 @@ def _events(cfg: DemoConfig) -> str:
             # The sample log is the fictional demo city's: its gazetteer, named explicitly.
             EventsConfig(caller_column="caller", likes_column="likes", gazetteer="demo", progress=False),
         )
-        hot = store.read_hot(5)
+        hot = store.incidents.hot(5)
     return f"{report.to_text()}\n\nhot issues:\n{format_hot_table(hot)}"
 
 
@@ -253,7 +254,7 @@ def _forecast(cfg: DemoConfig) -> str:
 
     paths = _paths(cfg)
     with EventStore(paths["store"]) as store:
-        signals = store.read_signals()
+        signals = store.signals.read()
     forecaster = Forecaster.fit(signals, ForecastConfig(n_origins=4), source=str(paths["store"]))
     forecaster.save(paths["forecaster"])
     m = forecaster.metrics

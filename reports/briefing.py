@@ -106,9 +106,9 @@ def build_briefing(
 
 
 def _signals(store: Any, end: pd.Timestamp) -> pd.DataFrame:
-    if store is None or not hasattr(store, "read_signals"):
+    if store is None or not hasattr(getattr(store, "signals", None), "read"):
         return pd.DataFrame(columns=["date", "category", "district", "calls"])
-    frame = store.read_signals(end=f"{end:%Y-%m-%d}")
+    frame = store.signals.read(end=f"{end:%Y-%m-%d}")
     if frame is None or len(frame) == 0:
         return pd.DataFrame(columns=["date", "category", "district", "calls"])
     frame = frame.copy()
@@ -222,8 +222,8 @@ def _with_examples(store: Any, hot: list[dict[str, Any]], as_of: pd.Timestamp) -
     if not out or store is None:
         return out
     try:
-        members = store.read_members([h["incident_id"] for h in out])
-        comp = store.read_complaints([str(i) for i in members["complaint_id"].unique()])
+        members = store.incidents.read_members([h["incident_id"] for h in out])
+        comp = store.complaints.read([str(i) for i in members["complaint_id"].unique()])
     except Exception as exc:
         logger.warning("report: examples unavailable: %s", exc)
         return out
@@ -260,9 +260,9 @@ def _alert_changes(
     span = int((end - start).days) + 1
     since = start - pd.Timedelta(days=span)
     try:
-        recs = _alert_records(store.read_alerts(since=f"{since:%Y-%m-%d}", limit=None))
+        recs = _alert_records(store.alerts.read(since=f"{since:%Y-%m-%d}", limit=None))
         recs = [a for a in recs if a["date"] <= end]
-        if not recs and hasattr(store, "read_signals"):
+        if not recs and hasattr(getattr(store, "signals", None), "read"):
             from forecasting.alerts import run_alerts
 
             detected = run_alerts(store, forecaster, date=end, days=2 * span, write=False)
@@ -316,13 +316,14 @@ def _review_queue(
     """Complaints of the period whose latest prediction needs review (below the model's
     per-class threshold), and the least confident of them."""
     info: dict[str, Any] = {"n_complaints": 0, "n_predicted": 0, "n_review": 0}
-    if store is None or not all(hasattr(store, m) for m in ("read_complaints", "read_predictions")):
+    complaints = getattr(store, "complaints", None)
+    if store is None or not (hasattr(complaints, "read") and hasattr(complaints, "read_predictions")):
         return info, []
-    comp = store.read_complaints(since=start.to_pydatetime(), until=as_of.to_pydatetime())
+    comp = store.complaints.read(since=start.to_pydatetime(), until=as_of.to_pydatetime())
     info["n_complaints"] = len(comp)
     if len(comp) == 0:
         return info, []
-    pred = store.read_predictions([str(i) for i in comp["id"]])
+    pred = store.complaints.read_predictions([str(i) for i in comp["id"]])
     info["n_predicted"] = len(pred)
     if len(pred) == 0:
         return info, []

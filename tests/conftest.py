@@ -22,6 +22,9 @@ os.environ.setdefault(
     "HOTLINE_CALLER_SECRET_FILE", str(Path(tempfile.mkdtemp(prefix="hotline-test-")) / "caller_secret")
 )
 
+# The event-store tests' locations on each backend (fixtures defined there, visible everywhere).
+from tests.store_fixtures import pg_url, store_url  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = REPO_ROOT / "data" / "samples"
 SHARED_DATASETS = Path(os.environ.get("HOTLINE_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))

@@ -91,14 +91,22 @@ class ComplaintStore:
 
     def __init__(self, complaints: pd.DataFrame) -> None:
         self.c = complaints
-        self.alerts: dict[str, dict] = {}
+        self.signals = _Signals(complaints)
+        self.complaints = _Complaints(complaints)
+        self.incidents = _Incidents(complaints)
+        self.alerts = _Alerts()
 
-    def read_signals(self, start=None, end=None) -> pd.DataFrame:
+
+class _Signals:
+    def __init__(self, c: pd.DataFrame) -> None:
+        self.c = c
+
+    def read(self, start=None, end=None) -> pd.DataFrame:
         from events.signals import build_signals
 
         return build_signals(self.c.assign(district=self.c["district"].replace("未知", "")))
 
-    def signal_source(self) -> pd.DataFrame:
+    def source(self) -> pd.DataFrame:
         return pd.DataFrame(
             {
                 "id": self.c["id"],
@@ -111,10 +119,15 @@ class ComplaintStore:
             }
         )
 
+
+class _Complaints:
+    def __init__(self, c: pd.DataFrame) -> None:
+        self.c = c
+
     def read_predictions(self, ids=None) -> pd.DataFrame:
         return pd.DataFrame(columns=["complaint_id", "label"])
 
-    def read_complaints(self, ids=None, *, since=None, until=None) -> pd.DataFrame:
+    def read(self, ids=None, *, since=None, until=None) -> pd.DataFrame:
         c = self.c
         if since is not None:
             c = c[c["time"] >= pd.Timestamp(since)]
@@ -122,22 +135,32 @@ class ComplaintStore:
             c = c[c["time"] <= pd.Timestamp(until)]
         return c[["id", "time", "title", "text"]]
 
-    def read_incidents(self, *, since=None, until=None, min_complaints=1, ids=None, **_) -> pd.DataFrame:
+
+class _Incidents:
+    def __init__(self, c: pd.DataFrame) -> None:
+        self.c = c
+
+    def read(self, *, since=None, until=None, min_complaints=1, ids=None, **_) -> pd.DataFrame:
         g = self.c.groupby("incident_id").agg(
             category=("category", "first"), district=("district", "first"), n=("id", "size")
         )
         g = g[g["n"] >= min_complaints].reset_index()
         return g[g["incident_id"].isin(ids)] if ids is not None else g
 
-    def incident_members_detail(self, incident_ids) -> pd.DataFrame:
+    def members_detail(self, incident_ids) -> pd.DataFrame:
         m = self.c[self.c["incident_id"].isin(incident_ids)]
         return m.assign(similarity=1.0)[["incident_id", "id", "similarity", "time", "title", "text"]]
 
-    def read_alerts(self, since=None, limit=100) -> pd.DataFrame:
-        return pd.DataFrame(list(self.alerts.values()))
 
-    def upsert_alerts(self, records) -> int:
-        self.alerts.update({r["alert_id"]: dict(r) for r in records})
+class _Alerts:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+
+    def read(self, since=None, limit=100) -> pd.DataFrame:
+        return pd.DataFrame(list(self.rows.values()))
+
+    def upsert(self, records) -> int:
+        self.rows.update({r["alert_id"]: dict(r) for r in records})
         return len(records)
 
 

@@ -115,11 +115,11 @@ def store(tmp_path):
          "last_seen": "2025-06-09"},
     ]  # fmt: skip
     with EventStore(db) as st:
-        st.replace_signals(_cal(sig))
-        st.upsert_complaints(pd.DataFrame(rows))
-        st.upsert_members(pd.DataFrame(members))
-        st.upsert_incidents(pd.DataFrame(incidents))
-        st.upsert_alerts(alerts)
+        st.signals.replace(_cal(sig))
+        st.complaints.upsert(pd.DataFrame(rows))
+        st.incidents.upsert_members(pd.DataFrame(members))
+        st.incidents.upsert(pd.DataFrame(incidents))
+        st.alerts.upsert(alerts)
     return db
 
 

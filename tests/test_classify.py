@@ -355,7 +355,7 @@ def test_store_receives_complaints_and_predictions(
         def __init__(self, url: str) -> None:
             assert url == "sqlite:///x.db"
 
-        def upsert_complaints(self, df: pd.DataFrame) -> None:
+        def upsert(self, df: pd.DataFrame) -> None:
             calls["complaints"].append(df)
 
         def upsert_predictions(self, df: pd.DataFrame) -> None:
@@ -385,7 +385,7 @@ def test_cli_store_writes_the_event_store_once(tfidf_dir: Path, tmp_path: Path) 
     try:
         counts = store.counts()
         assert counts["complaints"] == 25 and counts["predictions"] == 25
-        preds = store.read_predictions()
+        preds = store.complaints.read_predictions()
         assert set(preds["label"]) <= {"噪音扰民", "市容环卫", "占道经营"} and len(preds) == 25
     finally:
         store.close()

@@ -28,7 +28,8 @@ EXTERNAL = re.compile(r"""(?:https?:)?//(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[
 
 def build_sample_state(directory: Path, samples: Path) -> dict[str, Any]:
     """Store, forecaster and survival model from data/samples, as `make demo` builds them."""
-    from events.pipeline import EventsConfig, run_events
+    from events.config import EventsConfig
+    from events.pipeline import run_events
     from events.store import EventStore
     from forecasting.alerts import run_alerts
     from forecasting.config import ForecastConfig, SurvivalConfig
@@ -45,7 +46,7 @@ def build_sample_state(directory: Path, samples: Path) -> dict[str, Any]:
         EventsConfig(caller_column="caller", likes_column="likes", gazetteer="demo", progress=False),
     )
     forecaster = Forecaster.fit(
-        store.read_signals(), ForecastConfig(heads=("seasonal_naive", "ets"), n_origins=2)
+        store.signals.read(), ForecastConfig(heads=("seasonal_naive", "ets"), n_origins=2)
     )
     run_alerts(store, forecaster, days=130)
     config = SurvivalConfig()
@@ -79,14 +80,14 @@ def client(state: dict[str, Any]) -> TestClient:
 def test_every_view_renders_in_chinese_without_external_hosts(
     client: TestClient, state: dict[str, Any]
 ) -> None:
-    incident = state["store"].read_hot(1).iloc[0]["incident_id"]
+    incident = state["store"].incidents.hot(1).iloc[0]["incident_id"]
     pages = [
         *VIEWS,
         f"/dashboard/incidents/{incident}",
         "/dashboard/forecasts?series=category%3D供水供电燃气",
         "/docs",
     ]
-    callers = set(state["store"].incident_members_detail([incident])["caller"].dropna().astype(str))
+    callers = set(state["store"].incidents.members_detail([incident])["caller"].dropna().astype(str))
     for url in pages:
         r = client.get(url)
         assert r.status_code == 200, (url, r.text[:300])

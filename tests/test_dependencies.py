@@ -92,7 +92,7 @@ IMPORT_ROLES: dict[tuple[str, str], set[str]] = {
     # only SurvivalModel.fit/concordance; a fitted model predicts with numpy in the service
     ("forecasting.survival", "lifelines"): {"forecast"},
     # postgresql:// store URLs only; SQLite needs nothing more
-    ("events.store", "psycopg"): {"postgres"},
+    ("events.store.core", "psycopg"): {"postgres"},
     # the dashboard's font asset: returns None when the package is absent
     ("nlp.plotting", "pylopdf_fonts_zh_cn"): {"serve", "train", "forecast"},
 }

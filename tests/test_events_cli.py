@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from common.errors import HotlineError
+from common.errors import ConfigError, HotlineError
 from hotline.cli import app
 
 runner = CliRunner()
@@ -98,13 +98,13 @@ def test_rerun_does_not_double_count(loaded: tuple[Path, Path], tmp_path: Path) 
     log, store = loaded
     with EventStore(store) as st:
         before = st.counts()
-        signals_before = st.read_signals()
+        signals_before = st.signals.read()
     out = invoke("events", log, "--store", store, "--gazetteer", "none")
     assert "10 unchanged since the last run" in out
     with EventStore(store) as st:
         assert st.counts() == before
-        pd.testing.assert_frame_equal(st.read_signals(), signals_before)
-        stored = st.read_complaints(["T000"])
+        pd.testing.assert_frame_equal(st.signals.read(), signals_before)
+        stored = st.complaints.read(["T000"])
     assert "13812345678" not in stored.loc[0, "text"]
 
 
@@ -143,8 +143,8 @@ def test_model_classifies_unlabelled_rows(tmp_path: Path) -> None:
 
     with EventStore(store) as st:
         assert st.counts()["predictions"] == 10
-        assert set(st.read_events()["category_source"]) == {"model"}
-        preds = st.read_predictions()
+        assert set(st.complaints.read_events()["category_source"]) == {"model"}
+        preds = st.complaints.read_predictions()
         assert set(preds["label"]) <= set(LABELS) and preds["score"].between(0, 1).all()
         assert set(preds["model_version"]) == {"model"}  # the engine's version: the directory name
 
@@ -158,9 +158,27 @@ def test_regroup_rebuilds_the_same_incidents(loaded: tuple[Path, Path], tmp_path
     copy = tmp_path / "copy.db"
     shutil.copy(store, copy)
     with EventStore(copy) as st:
-        before = st.read_members().sort_values("complaint_id")[["complaint_id", "incident_id"]]
+        before = st.incidents.read_members().sort_values("complaint_id")[["complaint_id", "incident_id"]]
     invoke("events", log, "--store", copy, "--gazetteer", "none", "--regroup")
     with EventStore(copy) as st:
-        after = st.read_members().sort_values("complaint_id")[["complaint_id", "incident_id"]]
+        after = st.incidents.read_members().sort_values("complaint_id")[["complaint_id", "incident_id"]]
         assert st.counts()["incidents"] == before["incident_id"].nunique()
     pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
+
+
+def test_the_run_report_carries_a_config_that_loads(loaded: tuple[Path, Path]) -> None:
+    from events.config import EventsConfig
+
+    _, store = loaded
+    report = json.loads((store.parent / "report.json").read_text(encoding="utf-8"))
+    config = EventsConfig.from_dict(report["config"])
+    assert config.gazetteer == "none" and config.to_dict() == report["config"]
+
+
+def test_a_bad_option_is_named_by_its_flag(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log.csv")
+    for args, flag in ((["--window-days", "0"], "--window-days"), (["--keywords", "-1"], "--keywords")):
+        result = runner.invoke(app, ["events", str(log), "--store", str(tmp_path / "ev.db"), *args])
+        assert result.exit_code != 0 and isinstance(result.exception, ConfigError)
+        assert flag in str(result.exception) and "window_days" not in str(result.exception)
+    assert not (tmp_path / "ev.db").exists()  # refused before the store was opened

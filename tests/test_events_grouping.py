@@ -5,7 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from events.grouping import GroupingConfig, IncidentGrouper, incident_id, shingles, tfidf_matrix
+from common.errors import ConfigError
+from events.config import EventsConfig, GroupingConfig
+from events.grouping import IncidentGrouper, incident_id
+from events.similarity import shingles, tfidf_matrix
 from nlp.events import EventExtractor
 
 
@@ -117,3 +120,21 @@ def test_methods_and_helpers(frame: pd.DataFrame) -> None:
         GroupingConfig(window_days=0)
     with pytest.raises(ValueError, match="embed"):
         IncidentGrouper(GroupingConfig(method="embedding"))
+
+
+def test_configs_saved_before_still_load(tmp_path) -> None:
+    # What the dataclass configs wrote (dataclasses.asdict) before they became JobConfigs.
+    old = {
+        "window_days": 14.0, "gazetteer": "none", "top_k": 5, "method": "combined", "model_dir": None,
+        "embed_model": None, "regroup": False, "caller_column": "caller", "likes_column": None,
+        "progress": False,
+    }  # fmt: skip
+    cfg = EventsConfig.from_dict(old)
+    assert cfg.to_dict() == old and cfg.grouping() == GroupingConfig(window_days=14.0)
+    assert EventsConfig.load(cfg.save(tmp_path / "config.json")) == cfg
+    grouping = GroupingConfig(window_days=7, method="place")
+    assert GroupingConfig.from_dict(grouping.to_dict()) == grouping
+    with pytest.raises(ConfigError, match="window_days"):
+        EventsConfig.from_dict({**old, "window_days": 0})
+    with pytest.raises(ConfigError, match=r"embed_model"):
+        EventsConfig(method="embedding")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from events.grouping import GroupingConfig, IncidentGrouper
+from events.config import GroupingConfig
+from events.grouping import IncidentGrouper
 from nlp.events import EventExtractor
 from nlp.location import LocationExtractor, anchors_match, load_gazetteer, normalize_place
 from tests.conftest import shared_dataset

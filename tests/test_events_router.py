@@ -8,7 +8,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from events.pipeline import EventsConfig, run_events
+from events.config import EventsConfig
+from events.pipeline import run_events
 from events.store import EventStore
 from serving.routers.events import router
 from tests.test_events_cli import write_log

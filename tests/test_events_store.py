@@ -1,4 +1,8 @@
-"""Event store: idempotent writes, schema version check, alerts, signals with the calendar."""
+"""Event store: idempotent writes, schema version check, alerts, signals with the calendar.
+
+The store's cases run on SQLite and on PostgreSQL (``store_url``, tests/store_fixtures.py: a
+throw-away server, or ``HOTLINE_TEST_POSTGRES_URL``).
+"""
 
 from __future__ import annotations
 
@@ -6,114 +10,92 @@ from datetime import date
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from events.signals import build_signals, calendar_features
 from events.store import SIGNAL_COLUMNS, EventStore, StoreSchemaError, caller_key, resolve_url
+from tests.store_fixtures import complaint_records, execute, prediction_records
 
 
-def _records() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "row": [1, 2, 3],
-            "id": ["c1", "c2", "c3"],
-            "title": ["停水", "噪音", "井盖"],
-            "text": ["小区停水，电话13812345678", "夜间施工噪音", "井盖丢了"],
-            "time": pd.to_datetime(["2026-05-01 10:00", "2026-05-02 23:00", "2026-05-04 08:00"]),
-            "district": ["江北区", "", "城南区"],
-            "label": ["供水", "噪音", ""],
-            "caller": ["C001", "C001", None],
-        }
-    )
+def test_same_batch_twice_changes_nothing(store_url: str) -> None:
+    with EventStore(store_url) as store:
+        recs = complaint_records()
+        preds = prediction_records()
+        for _ in range(2):
+            store.complaints.upsert(recs)
+            store.complaints.upsert_predictions(preds)
+        counts = store.counts()
+        assert counts["complaints"] == 3 and counts["predictions"] == 2
+        stored = store.complaints.read(["c1"])
+        assert "13812345678" not in stored.loc[0, "text"] and "[手机号]" in stored.loc[0, "text"]
+        assert stored.loc[0, "caller"] == caller_key("C001") != "C001"
+        assert stored.loc[0, "time"] == pd.Timestamp("2026-05-01 10:00")
+        p = store.complaints.read_predictions(["c1", "c2"])
+        assert p.set_index("complaint_id").loc["c1", "top_k"] == {"供水供电燃气": 0.9, "市容环卫": 0.1}
+        # a new model version adds rows; the latest wins
+        store.complaints.upsert_predictions(preds.assign(model_version="v2", label=["市容环卫", "噪音扰民"]))
+        assert store.counts()["predictions"] == 4
+        latest = store.complaints.read_predictions(["c1"])
+        assert len(latest) == 1 and latest.loc[0, "label"] == "市容环卫"
 
 
-def test_same_batch_twice_changes_nothing(tmp_path) -> None:
-    store = EventStore(tmp_path / "ev.db")
-    recs = _records()
-    preds = pd.DataFrame(
-        {
-            "id": ["c1", "c2"],
-            "label": ["供水供电燃气", "噪音扰民"],
-            "score": [0.9, 0.8],
-            "top_k": ['{"供水供电燃气": 0.9, "市容环卫": 0.1}', [{"label": "噪音扰民", "score": 0.8}]],
-            "needs_review": [False, True],
-            "model_version": "v1",
-        }
-    )
-    for _ in range(2):
-        store.upsert_complaints(recs)
-        store.upsert_predictions(preds)
-    counts = store.counts()
-    assert counts["complaints"] == 3 and counts["predictions"] == 2
-    stored = store.read_complaints(["c1"])
-    assert "13812345678" not in stored.loc[0, "text"] and "[手机号]" in stored.loc[0, "text"]
-    assert stored.loc[0, "caller"] == caller_key("C001") != "C001"
-    p = store.read_predictions(["c1", "c2"])
-    assert p.set_index("complaint_id").loc["c1", "top_k"] == {"供水供电燃气": 0.9, "市容环卫": 0.1}
-    # a new model version adds rows; the latest wins
-    store.upsert_predictions(preds.assign(model_version="v2", label=["市容环卫", "噪音扰民"]))
-    assert store.counts()["predictions"] == 4
-    assert len(store.read_predictions(["c1"])) == 1
-
-
-def test_schema_version_is_checked(tmp_path) -> None:
-    path = tmp_path / "ev.db"
-    store = EventStore(path)
-    assert store.schema_version() == 1
-    store.close()
-    engine = sa.create_engine(resolve_url(path))
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
-    engine.dispose()
+def test_schema_checks(store_url: str) -> None:
+    with EventStore(store_url) as store:
+        assert store.schema_version() == 1
+    execute(store_url, "UPDATE schema_version SET version = 99")
     with pytest.raises(StoreSchemaError, match="newer"):
-        EventStore(path)
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE schema_version SET version = 0"))
-    engine.dispose()
+        EventStore(store_url)
+    execute(store_url, "UPDATE schema_version SET version = 0")
     with pytest.raises(StoreSchemaError, match=r"older.*hotline events"):
-        EventStore(path)
-    # a database that is not ours
+        EventStore(store_url)
+    # a store migrated by a newer hotline carries a revision this one does not know
+    execute(
+        store_url, "UPDATE schema_version SET version = 1", "UPDATE alembic_version SET version_num = '9999'"
+    )
+    with pytest.raises(StoreSchemaError, match=r"newer hotline.*9999"):
+        EventStore(store_url)
+    execute(store_url, "DROP TABLE schema_version")
+    with pytest.raises(StoreSchemaError, match="not created by hotline"):
+        EventStore(store_url)
+
+
+def test_a_database_that_is_not_ours_is_refused(tmp_path) -> None:
     other = tmp_path / "other.db"
-    e2 = sa.create_engine(resolve_url(other))
-    with e2.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE complaints (x INTEGER)"))
-    e2.dispose()
+    execute(resolve_url(other), "CREATE TABLE complaints (x INTEGER)")
     with pytest.raises(StoreSchemaError, match="not created by hotline"):
         EventStore(other)
 
 
-def test_alerts_upsert_and_read(tmp_path) -> None:
-    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
-    alerts = [
-        {
-            "alert_id": "burst|2026-07-14|category=供水供电燃气|district=城南区",
-            "date": "2026-07-14",
-            "series_key": "category=供水供电燃气|district=城南区",
-            "kind": "burst",
-            "observed": 31,
-            "expected": 2.5,
-            "lower": 0,
-            "upper": 6,
-            "size": 25,
-            "growth": 12.4,
-            "score": 9.5,
-            "incident_ids": ["INC-20260714-1bec4ecc"],
-            "examples": ["人民南路爆管，联系13812345678"],
-            "keywords": ["爆管", "停水"],
-            "first_seen": "2026-07-14 06:10",
-            "last_seen": "2026-07-15 20:00",
-        },
-        {"alert_id": "a2", "date": "2026-07-01", "kind": "interval", "score": 1.0},
-    ]
-    assert store.upsert_alerts(alerts) == 2
-    store.upsert_alerts(pd.DataFrame(alerts[:1]))
-    out = store.read_alerts()
-    assert len(out) == 2 and out.loc[0, "alert_id"].startswith("burst")
-    assert out.loc[0, "date"] == "2026-07-14" and out.loc[0, "incident_ids"] == ["INC-20260714-1bec4ecc"]
-    assert "13812345678" not in out.loc[0, "examples"][0]
-    assert len(store.read_alerts(since="2026-07-10")) == 1
-    with pytest.raises(Exception, match="kind"):
-        store.upsert_alerts([{"alert_id": "x", "date": "2026-07-01", "kind": "spike"}])
+def test_alerts_upsert_and_read(store_url: str) -> None:
+    alert = {
+        "alert_id": "burst|2026-07-14|category=供水供电燃气|district=城南区",
+        "date": "2026-07-14",
+        "series_key": "category=供水供电燃气|district=城南区",
+        "kind": "burst",
+        "observed": 31,
+        "expected": 2.5,
+        "lower": 0,
+        "upper": 6,
+        "size": 25,
+        "growth": 12.4,
+        "score": 9.5,
+        "incident_ids": ["INC-20260714-1bec4ecc"],
+        "examples": ["人民南路爆管，联系13812345678"],
+        "keywords": ["爆管", "停水"],
+        "first_seen": "2026-07-14 06:10",
+        "last_seen": "2026-07-15 20:00",
+    }
+    other = {"alert_id": "a2", "date": "2026-07-01", "kind": "interval", "score": 1.0}
+    with EventStore(store_url) as store:
+        assert store.alerts.upsert([alert, other]) == 2
+        store.alerts.upsert(pd.DataFrame([{**alert, "score": 10.5}]))
+        out = store.alerts.read()
+        assert out["alert_id"].tolist() == [alert["alert_id"], "a2"]
+        assert out.loc[0, "alert_id"].startswith("burst") and out.loc[0, "score"] == 10.5
+        assert out.loc[0, "date"] == "2026-07-14" and out.loc[0, "incident_ids"] == ["INC-20260714-1bec4ecc"]
+        assert "13812345678" not in out.loc[0, "examples"][0]
+        assert len(store.alerts.read(since="2026-07-10")) == 1
+        with pytest.raises(Exception, match="kind"):
+            store.alerts.upsert([{"alert_id": "x", "date": "2026-07-01", "kind": "spike"}])
 
 
 def test_signals_zero_filled_with_calendar() -> None:
@@ -160,8 +142,7 @@ def test_calendar_falls_back_outside_covered_years() -> None:
     assert f.loc[1, "holiday_name"] == ""
 
 
-def test_signals_round_trip_through_the_store(tmp_path) -> None:
-    store = EventStore(tmp_path / "ev.db")
+def test_signals_round_trip_through_the_store(store_url: str) -> None:
     signals = build_signals(
         pd.DataFrame(
             {
@@ -173,12 +154,14 @@ def test_signals_round_trip_through_the_store(tmp_path) -> None:
             }
         )
     )
-    store.replace_signals(signals)
-    store.replace_signals(signals)
-    out = store.read_signals("2026-05-02", "2026-05-03")
-    assert out["date"].tolist() == ["2026-05-02", "2026-05-03"]
-    assert out["calls"].tolist() == [0, 1] and out["new_incidents"].tolist() == [0, 0]
-    assert out["is_holiday"].tolist() == [True, True]  # 劳动节 2026-05-01..05
+    with EventStore(store_url) as store:
+        store.signals.replace(signals)
+        store.signals.replace(signals)
+        out = store.signals.read("2026-05-02", "2026-05-03")
+        assert out["date"].tolist() == ["2026-05-02", "2026-05-03"]
+        assert out["calls"].tolist() == [0, 1] and out["new_incidents"].tolist() == [0, 0]
+        assert out["is_holiday"].tolist() == [True, True]  # 劳动节 2026-05-01..05
+        assert len(store.signals.read()) == 3
 
 
 @pytest.mark.postgres
@@ -187,15 +170,15 @@ def test_postgres_store_round_trip(postgres_url: str) -> None:
     # HOTLINE_TEST_POSTGRES_URL.
     store = EventStore(postgres_url)
     try:
-        recs = _records().assign(id=lambda d: "pgtest-" + d["id"])
+        recs = complaint_records().assign(id=lambda d: "pgtest-" + d["id"])
         for _ in range(2):
-            store.upsert_complaints(recs)
-        assert len(store.read_complaints(recs["id"].tolist())) == 3
-        store.upsert_alerts([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 1.0}])
-        store.upsert_alerts([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 2.0}])
-        alerts = store.read_alerts(since="2026-07-14")
+            store.complaints.upsert(recs)
+        assert len(store.complaints.read(recs["id"].tolist())) == 3
+        store.alerts.upsert([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 1.0}])
+        store.alerts.upsert([{"alert_id": "pgtest-a", "date": "2026-07-14", "kind": "burst", "score": 2.0}])
+        alerts = store.alerts.read(since="2026-07-14")
         assert alerts.set_index("alert_id").loc["pgtest-a", "score"] == 2.0
-        store.replace_signals(
+        store.signals.replace(
             build_signals(
                 pd.DataFrame(
                     {
@@ -208,7 +191,7 @@ def test_postgres_store_round_trip(postgres_url: str) -> None:
                 )
             )
         )
-        assert len(store.read_signals()) == 4 * 2
+        assert len(store.signals.read()) == 4 * 2
     finally:
         with store.engine.begin() as conn:
             for name in ("complaints", "alerts", "signals"):

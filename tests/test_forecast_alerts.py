@@ -69,14 +69,14 @@ def test_surge_detected_day_by_day_keeps_one_id_and_is_not_double_counted() -> N
     for d in dates[79:86]:
         run_alerts(store, date=d)
         seen.append(d)
-    rows = store.read_alerts(limit=None)
+    rows = store.alerts.read(limit=None)
     assert len(rows) == 1
     row = rows.iloc[0]
     assert (row["first_seen"], row["last_seen"]) == (dates[80], dates[82])
     once = detect_alerts(sig, date=dates[85], days=10)[0]
     assert row["size"] == pytest.approx(once.size)  # re-runs recompute, never add up
     run_alerts(store, date=dates[82])
-    assert len(store.read_alerts(limit=None)) == 1 and store.read_alerts().iloc[0]["size"] == pytest.approx(
+    assert len(store.alerts.read(limit=None)) == 1 and store.alerts.read().iloc[0]["size"] == pytest.approx(
         once.size
     )
 
@@ -95,33 +95,43 @@ def test_alerts_stored_through_the_event_store_api(tmp_path) -> None:
         holiday_name="",
     )
     with store_mod.EventStore(tmp_path / "events.db") as st:
-        st.replace_signals(sig)
+        st.signals.replace(sig)
         found = run_alerts(st, date=dates[83], days=5)
         assert len(found) == 1
-        stored = st.read_alerts()
+        stored = st.alerts.read()
         assert len(stored) == 1 and stored.iloc[0]["alert_id"] == found[0].alert_id
         assert stored.iloc[0]["series_key"] == "category=供水|district=江北区"
         run_alerts(st, date=dates[84])
-        assert len(st.read_alerts(limit=None)) == 1
+        assert len(st.alerts.read(limit=None)) == 1
 
 
 class FakeStore:
-    """The part of events.store.EventStore the alert job uses, in memory."""
+    """The part of events.store.EventStore the alert job uses, in memory: signals and alerts."""
 
     def __init__(self, signals: pd.DataFrame) -> None:
-        self.signals = signals
-        self.alerts: dict[str, dict] = {}
+        self.signals = FakeSignals(signals)
+        self.alerts = FakeAlerts()
 
-    def read_signals(self, start=None, end=None) -> pd.DataFrame:
-        return self.signals
 
-    def upsert_alerts(self, records) -> int:
+class FakeSignals:
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def read(self, start=None, end=None) -> pd.DataFrame:
+        return self.frame
+
+
+class FakeAlerts:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+
+    def upsert(self, records) -> int:
         for r in records:
-            self.alerts[r["alert_id"]] = dict(r)
+            self.rows[r["alert_id"]] = dict(r)
         return len(records)
 
-    def read_alerts(self, since=None, limit=100) -> pd.DataFrame:
-        frame = pd.DataFrame(list(self.alerts.values()))
+    def read(self, since=None, limit=100) -> pd.DataFrame:
+        frame = pd.DataFrame(list(self.rows.values()))
         if len(frame) and since is not None:
             frame = frame[frame["date"] >= str(since)]
         return frame.head(limit) if limit else frame

@@ -121,12 +121,12 @@ def test_alerts_command_against_an_event_store(fitted_dir, tmp_path) -> None:
     )  # fmt: skip
     db = tmp_path / "events.db"
     with store_mod.EventStore(db) as st:
-        st.replace_signals(sig)
+        st.signals.replace(sig)
     result = runner.invoke(app, ["alerts", "--store", str(db), "--model", fitted_dir, "--top", "5"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "1 alert(s), stored" in result.output and "category=供水|district=江北区" in result.output
     with store_mod.EventStore(db) as st:
-        assert len(st.read_alerts()) == 1
+        assert len(st.alerts.read()) == 1
 
 
 def _reply_log(path, n: int = 120, seed: int = 0) -> None:

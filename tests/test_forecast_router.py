@@ -25,7 +25,10 @@ def survival() -> SurvivalModel:
 
 
 class AlertStore:
-    def read_alerts(self, since=None, limit=100):
+    def __init__(self) -> None:
+        self.alerts = self  # the double is its own alerts repository
+
+    def read(self, since=None, limit=100):
         rows = [
             {"alert_id": "series-1", "date": "2025-05-02", "series_key": "category=供水|district=江北区", "kind": "burst",
              "score": 9.5, "first_seen": pd.Timestamp("2025-05-01"), "last_seen": pd.Timestamp("2025-05-02"),

@@ -189,15 +189,16 @@ class _Store:
     """A store double: signals from a frame, row counts as its change token."""
 
     def __init__(self, signals: pd.DataFrame) -> None:
-        self.signals = signals
+        self.frame = signals
         self.reads = 0
+        self.signals = self  # the double is its own signals repository
 
     def counts(self) -> dict[str, int]:
-        return {"signals": len(self.signals), "complaints": int(self.signals["calls"].sum())}
+        return {"signals": len(self.frame), "complaints": int(self.frame["calls"].sum())}
 
-    def read_signals(self, start: Any = None, end: Any = None) -> pd.DataFrame:
+    def read(self, start: Any = None, end: Any = None) -> pd.DataFrame:
         self.reads += 1
-        return self.signals[self.signals["date"] <= str(end)] if end else self.signals
+        return self.frame[self.frame["date"] <= str(end)] if end else self.frame
 
 
 def test_series_are_built_once_until_the_store_changes() -> None:
@@ -209,7 +210,7 @@ def test_series_are_built_once_until_the_store_changes() -> None:
     day = pd.Timestamp(sig["date"].max())
     first = data.series_values(store, None, day)
     assert data.series_values(store, None, day) is first and store.reads == 1
-    store.signals = pd.concat([sig, sig.tail(1).assign(date=f"{day + pd.Timedelta(days=1):%Y-%m-%d}")])
+    store.frame = pd.concat([sig, sig.tail(1).assign(date=f"{day + pd.Timedelta(days=1):%Y-%m-%d}")])
     data.series_values(store, None, day)
     assert store.reads == 2
 
@@ -228,10 +229,10 @@ def test_change_token_of_a_real_store_is_one_query_and_follows_signals(tmp_path)
             incidents=0, new_incidents=0, weekday=day.dt.dayofweek, is_holiday=False,
             is_workday=day.dt.dayofweek < 5, holiday_name="",
         )  # fmt: skip
-        store.replace_signals(sig)
+        store.signals.replace(sig)
         filled = data.change_token(store)
         assert filled != empty and filled[0] == len(sig)
-        store.replace_signals(sig.assign(calls=sig["calls"] + 1))
+        store.signals.replace(sig.assign(calls=sig["calls"] + 1))
         assert data.change_token(store) != filled  # same rows, other counts
     finally:
         store.close()
@@ -246,5 +247,5 @@ def test_default_as_of_reads_the_signals_once_until_the_store_changes() -> None:
     first = data.resolve(None, store, None)
     assert data.resolve(None, store, None) == first and store.reads == 1
     later = f"{pd.Timestamp(sig['date'].max()) + pd.Timedelta(days=2):%Y-%m-%d}"
-    store.signals = pd.concat([sig, sig.tail(1).assign(date=later, calls=5)])
+    store.frame = pd.concat([sig, sig.tail(1).assign(date=later, calls=5)])
     assert data.resolve(None, store, None).date == later and store.reads == 2

@@ -11,8 +11,6 @@ import multiprocessing as mp
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,13 +18,13 @@ import pytest
 import sqlalchemy as sa
 
 from events import identity
-from events.pipeline import EventsConfig, run_events
+from events.config import EventsConfig
+from events.pipeline import run_events
 from events.signals import build_signals
 from events.store import SIGNAL_COLUMNS, EventStore, StoreLockError, resolve_url
 from ingest.options import ReaderOptions
+from tests.store_fixtures import concurrent_events, split_sample
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "samples" / "complaints.csv"
 PHONE = "13812345678"
 PHONE2 = "13987654321"
 
@@ -100,10 +98,10 @@ def test_events_run_stores_no_raw_phone_and_no_pii_series(tmp_path: Path) -> Non
             EventsConfig(gazetteer="none", progress=False),
             rejects_path=tmp_path / "rejects.csv",
         )
-        signals = st.read_signals()
-        complaints = st.read_complaints()
-        events = st.read_events()
-        incidents = st.read_incidents()
+        signals = st.signals.read()
+        complaints = st.complaints.read()
+        events = st.complaints.read_events()
+        incidents = st.incidents.read()
     dump = _dump_text(db)
     assert PHONE not in dump and PHONE2 not in dump and "1381234" not in dump
     # a masked value is not a place: no series is keyed by it, the complaints count as unknown
@@ -116,18 +114,18 @@ def test_events_run_stores_no_raw_phone_and_no_pii_series(tmp_path: Path) -> Non
     assert len(complaints) == 3
     assert any(i.startswith("[手机号]#") for i in complaints["id"])
     with EventStore(db) as st:
-        assert len(st.read_complaints([PHONE2])) == 1
+        assert len(st.complaints.read([PHONE2])) == 1
 
 
 def test_store_masks_place_keyword_and_label_columns(tmp_path: Path) -> None:
     st = EventStore(tmp_path / "ev.db")
-    st.upsert_complaints(
+    st.complaints.upsert(
         pd.DataFrame(
             {"id": ["c1"], "title": ["t"], "text": ["x"], "district": [PHONE], "label": [f"供水{PHONE}"]}
         ),
         source=f"log_{PHONE}.csv",
     )
-    st.upsert_events(
+    st.complaints.upsert_events(
         pd.DataFrame(
             {
                 "id": ["c1"],
@@ -143,12 +141,12 @@ def test_store_masks_place_keyword_and_label_columns(tmp_path: Path) -> None:
             }
         )
     )
-    st.upsert_incidents(
+    st.incidents.upsert(
         pd.DataFrame(
             {"incident_id": ["INC-1"], "district": [PHONE], "anchor": [PHONE], "keywords": [[PHONE]]}
         )
     )
-    ev = st.read_events(["c1"]).iloc[0]
+    ev = st.complaints.read_events(["c1"]).iloc[0]
     assert ev["district"] == "" and ev["anchor"] == "" and ev["street"] == "滨江街道"
     assert ev["location_key"] == "江北区||"
     assert ev["places"] == ["翠苑"]
@@ -173,8 +171,8 @@ def test_signals_never_key_a_series_by_personal_data(tmp_path: Path) -> None:
     raw = sig.copy()
     raw.loc[raw["district"] == "江北区", "district"] = PHONE
     st = EventStore(tmp_path / "ev.db")
-    st.replace_signals(raw)
-    stored = st.read_signals()
+    st.signals.replace(raw)
+    stored = st.signals.read()
     assert list(stored.columns) == list(SIGNAL_COLUMNS)
     assert set(stored["district"]) == {"未知"}
     assert stored.groupby("date")["calls"].sum().to_dict() == {"2026-05-01": 3, "2026-05-02": 1}
@@ -213,17 +211,17 @@ def test_two_installations_store_different_caller_keys(tmp_path: Path) -> None:
     recs = pd.DataFrame({"id": ["c1", "c2"], "text": ["a", "b"], "caller": [PHONE, PHONE]})
     one = EventStore(tmp_path / "one.db", caller_secret_file=tmp_path / "s1")
     two = EventStore(tmp_path / "two.db", caller_secret_file=tmp_path / "s2")
-    one.upsert_complaints(recs)
-    two.upsert_complaints(recs)
-    k1 = one.read_complaints()["caller"].tolist()
-    k2 = two.read_complaints()["caller"].tolist()
+    one.complaints.upsert(recs)
+    two.complaints.upsert(recs)
+    k1 = one.complaints.read()["caller"].tolist()
+    k2 = two.complaints.read()["caller"].tolist()
     assert k1[0] == k1[1] and k2[0] == k2[1]  # one caller, counted once
     assert k1[0] != k2[0] and k1[0].startswith("k1:")
     assert PHONE not in _dump_text(tmp_path / "one.db")
     # the same secret again: the same key (a second store of the same installation)
     again = EventStore(tmp_path / "again.db", caller_secret_file=tmp_path / "s1")
-    again.upsert_complaints(recs)
-    assert again.read_complaints()["caller"].tolist() == k1
+    again.complaints.upsert(recs)
+    assert again.complaints.read()["caller"].tolist() == k1
 
 
 def test_old_store_opens_marked_and_legacy_keys_never_match(tmp_path: Path) -> None:
@@ -244,10 +242,10 @@ def test_old_store_opens_marked_and_legacy_keys_never_match(tmp_path: Path) -> N
     engine.dispose()
     st = EventStore(db)
     assert st.schema_version() == 1
-    assert st.meta()["caller_key_scheme"] == identity.SCHEME
-    assert st.legacy_callers == 1
-    st.upsert_complaints(pd.DataFrame({"id": ["new1"], "text": ["x"], "caller": [PHONE]}))
-    callers = st.read_complaints().set_index("id")["caller"]
+    assert st.meta.read()["caller_key_scheme"] == identity.SCHEME
+    assert st.callers.legacy == 1
+    st.complaints.upsert(pd.DataFrame({"id": ["new1"], "text": ["x"], "caller": [PHONE]}))
+    callers = st.complaints.read().set_index("id")["caller"]
     assert callers["old1"] == legacy  # kept (cannot be re-keyed without the raw id)
     assert callers["new1"].startswith("k1:") and callers["new1"] != legacy
     assert identity.is_legacy_caller_key(callers["old1"]) and not identity.is_legacy_caller_key(
@@ -255,18 +253,18 @@ def test_old_store_opens_marked_and_legacy_keys_never_match(tmp_path: Path) -> N
     )
     st.close()
     # a new store has no legacy marker
-    assert EventStore(tmp_path / "new.db").legacy_callers == 0
+    assert EventStore(tmp_path / "new.db").callers.legacy == 0
 
 
 def test_changed_secret_is_noticed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "ev.db"
     recs = pd.DataFrame({"id": ["c1"], "text": ["a"], "caller": [PHONE]})
-    EventStore(db, caller_secret=b"a" * 32).upsert_complaints(recs)
+    EventStore(db, caller_secret=b"a" * 32).complaints.upsert(recs)
     with caplog.at_level(logging.WARNING, logger="events.store"):
         st = EventStore(db, caller_secret=b"b" * 32)
-        st.upsert_complaints(recs.assign(id="c2"))
+        st.complaints.upsert(recs.assign(id="c2"))
     assert "another caller secret" in caplog.text
-    assert st.meta()["previous_caller_secret_fingerprints"] == identity.secret_fingerprint(b"a" * 32)
+    assert st.meta.read()["previous_caller_secret_fingerprints"] == identity.secret_fingerprint(b"a" * 32)
 
 
 # -- item 8: concurrent writers ------------------------------------------------------------------
@@ -277,7 +275,7 @@ def _open_store_worker(paths: list[str], barrier: object, errors: object) -> Non
         barrier.wait()  # type: ignore[attr-defined]
         try:
             with EventStore(p, caller_secret=b"s" * 32) as st:
-                st.upsert_complaints(pd.DataFrame({"id": [f"{os.getpid()}-{p}"], "text": ["x"]}))
+                st.complaints.upsert(pd.DataFrame({"id": [f"{os.getpid()}-{p}"], "text": ["x"]}))
         except Exception as exc:
             errors.put(f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
 
@@ -308,21 +306,10 @@ def test_new_store_race_does_not_fail(tmp_path: Path) -> None:
             assert st.counts()["complaints"] == workers
 
 
-def _split_sample(tmp_path: Path, rows: int | None) -> tuple[Path, Path]:
-    df = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
-    if rows is not None:
-        df = df.iloc[:rows]
-    half = len(df) // 2
-    a, b = tmp_path / "half_a.csv", tmp_path / "half_b.csv"
-    df.iloc[:half].to_csv(a, index=False)
-    df.iloc[half:].to_csv(b, index=False)
-    return a, b
-
-
 def _state(db: Path) -> tuple[frozenset, frozenset]:
     with EventStore(db, create=False) as st:
-        complaints = st.read_complaints()
-        members = st.read_members()
+        complaints = st.complaints.read()
+        members = st.incidents.read_members()
     rows = frozenset(zip(complaints["id"], complaints["content_hash"], complaints["caller"], strict=True))
     partition = frozenset(frozenset(g["complaint_id"]) for _, g in members.groupby("incident_id"))
     return rows, partition
@@ -338,30 +325,9 @@ def _sequential(tmp_path: Path, name: str, first: Path, second: Path) -> tuple[f
 
 
 def _two_writers(tmp_path: Path, rows: int | None) -> None:
-    a, b = _split_sample(tmp_path, rows)
+    a, b = split_sample(tmp_path, 2, rows)
     db = tmp_path / "race.db"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "hotline.cli", "events"]
-    procs = [
-        subprocess.Popen(
-            [*cmd, str(log), "--store", str(db), "--gazetteer", "none"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for log in (a, b)
-    ]
-    outputs = []
-    for p in procs:
-        try:
-            out, _ = p.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
-        outputs.append(out)
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(outputs)
+    outputs = concurrent_events([a, b], str(db), tmp_path)
     assert not any("schema_version is empty" in o for o in outputs)
     got = _state(db)
     # The lock lets either run go first; the result must be that of one of the two orders.
@@ -400,13 +366,15 @@ def test_incident_ids_are_never_mistaken_for_personal_data(tmp_path: Path) -> No
     # 20260709-44274884 is a Luhn-valid 16-digit run: masking it as a bank card lost incidents.
     iid = "INC-20260709-44274884"
     st = EventStore(tmp_path / "ev.db")
-    st.upsert_complaints(pd.DataFrame({"id": ["LJ1"], "text": ["噪音"], "time": ["2026-07-09 22:00"]}))
-    st.upsert_events(pd.DataFrame({"id": ["LJ1"], "category": ["噪音扰民"]}))
-    st.upsert_members(pd.DataFrame({"complaint_id": ["LJ1"], "incident_id": [iid], "link": ["seed"]}))
-    st.upsert_incidents(pd.DataFrame({"incident_id": [iid], "n_complaints": [1]}))
-    assert st.incident_members_detail([iid])["id"].tolist() == ["LJ1"]
-    assert st.read_members([iid])["complaint_id"].tolist() == ["LJ1"]
-    assert st.read_incidents(ids=[iid])["incident_id"].tolist() == [iid]
+    st.complaints.upsert(pd.DataFrame({"id": ["LJ1"], "text": ["噪音"], "time": ["2026-07-09 22:00"]}))
+    st.complaints.upsert_events(pd.DataFrame({"id": ["LJ1"], "category": ["噪音扰民"]}))
+    st.incidents.upsert_members(
+        pd.DataFrame({"complaint_id": ["LJ1"], "incident_id": [iid], "link": ["seed"]})
+    )
+    st.incidents.upsert(pd.DataFrame({"incident_id": [iid], "n_complaints": [1]}))
+    assert st.incidents.members_detail([iid])["id"].tolist() == ["LJ1"]
+    assert st.incidents.read_members([iid])["complaint_id"].tolist() == ["LJ1"]
+    assert st.incidents.read(ids=[iid])["incident_id"].tolist() == [iid]
 
 
 def test_old_store_read_only_still_reads_phone_ids(tmp_path: Path) -> None:
@@ -417,5 +385,5 @@ def test_old_store_read_only_still_reads_phone_ids(tmp_path: Path) -> None:
         conn.execute(sa.text("DROP TABLE store_meta"))
     engine.dispose()
     with EventStore(db, create=False) as st:  # `hotline hot` on a store of the previous hotline
-        assert st.read_complaints([PHONE]).empty
-        assert st.meta() == {}
+        assert st.complaints.read([PHONE]).empty
+        assert st.meta.read() == {}

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from events.grouping import GroupingConfig, IncidentGrouper, caller_problem_terms
+from events.config import GroupingConfig
+from events.grouping import IncidentGrouper
 from events.hot import caller_volume, heat_score, summarize_incidents
+from events.similarity import caller_problem_terms
 
 PLANT = ["搅拌站", "噪音", "粉尘", "夜间", "施工", "搬迁"]
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from events.pipeline import EventsConfig, run_events
+from events.config import EventsConfig
+from events.pipeline import run_events
 from events.store import EventStore
 from hotline.cli import app
 from nlp.events import EventExtractor
@@ -53,7 +54,7 @@ def test_default_gives_real_log_no_demo_city_place(tmp_path: Path) -> None:
     # Through the whole pipeline: no signal series for the demo city's districts.
     with EventStore(tmp_path / "ev.db") as st:
         run_events(_log(tmp_path / "real.csv", REAL * 3), st, config=EventsConfig(progress=False))
-        sig = st.read_signals()
+        sig = st.signals.read()
         districts = set(sig["district"]) if len(sig) else set()
     assert not districts & {"城南区", "临港区", "江北区"}
 

@@ -75,19 +75,19 @@ def store(tmp_path_factory) -> Path:
         }
     )
     with EventStore(db) as st:
-        st.replace_signals(_cal(sig))
-        st.upsert_complaints(pd.DataFrame(rows))
-        st.upsert_members(pd.DataFrame(members))
-        st.upsert_incidents(pd.DataFrame(incidents))
-        st.upsert_alerts(alerts)
-        st.upsert_predictions(preds)
+        st.signals.replace(_cal(sig))
+        st.complaints.upsert(pd.DataFrame(rows))
+        st.incidents.upsert_members(pd.DataFrame(members))
+        st.incidents.upsert(pd.DataFrame(incidents))
+        st.alerts.upsert(alerts)
+        st.complaints.upsert_predictions(preds)
     return db
 
 
 @pytest.fixture(scope="module")
 def forecaster(store) -> Forecaster:
     with EventStore(store) as st:
-        sig = st.read_signals(end="2025-05-20")  # fitted before the report's days
+        sig = st.signals.read(end="2025-05-20")  # fitted before the report's days
     return Forecaster.fit(sig, ForecastConfig(heads=("seasonal_naive",), n_origins=2))
 
 
@@ -96,7 +96,7 @@ def week(store, forecaster):
     with EventStore(store) as st:
         b = build_briefing(st, forecaster, None, as_of=AS_OF, period="week", top=5)
         s = decision_summary(st, forecaster, None, as_of=AS_OF, window_days=7, top=5)
-        sig = st.read_signals()
+        sig = st.signals.read()
     return b, s, sig
 
 
@@ -141,7 +141,7 @@ def test_day_briefing_compares_the_day_before_and_a_week_before(store) -> None:
     with EventStore(store) as st:
         b = build_briefing(st, None, None, as_of=AS_OF, period="day")
         s = decision_summary(st, None, None, as_of=AS_OF, window_days=1, top=10)
-        sig = st.read_signals()
+        sig = st.signals.read()
     assert [c["calls"] for c in b.comparisons] == [
         _calls(sig, AS_OF, AS_OF),
         _calls(sig, "2025-06-04", "2025-06-04"),
@@ -230,7 +230,7 @@ def test_report_on_a_store_built_from_the_samples(samples_dir, tmp_path) -> None
     with EventStore(db) as st:
         b = build_briefing(st, None, None, as_of="2026-07-16", period="week", top=5)
         s = decision_summary(st, None, None, as_of="2026-07-16", window_days=7, top=5)
-        sig = st.read_signals()
+        sig = st.signals.read()
     assert b.calls == _calls(sig, "2026-07-10", "2026-07-16") > 0
     assert [(h["incident_id"], h["n_recent"]) for h in b.hot] == [
         (h["incident_id"], h["n_recent"]) for h in s.hot

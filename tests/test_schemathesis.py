@@ -30,7 +30,8 @@ CHECKS = [not_a_server_error, response_schema_conformance]
 
 @pytest.fixture(scope="module")
 def live_app(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from events.pipeline import EventsConfig, run_events
+    from events.config import EventsConfig
+    from events.pipeline import run_events
     from events.store import EventStore
     from serving.app import create_app
     from serving.settings import Settings

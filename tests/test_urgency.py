@@ -181,3 +181,98 @@ def test_ongoing_now_is_an_emergency(text: str) -> None:
 
 def test_outage_since_last_night_is_pressing_not_urgent() -> None:
     assert assess_urgency("小区昨晚开始停水停电，到现在还没来").level == "较急"
+
+
+# -- round 3: feared events, defects, prospects, states, scale -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电表箱装在入户门口，发生火灾无处逃生",  # a consequence names the feared event
+        "楼道里堆满杂物，一旦着火后果不堪设想",
+        "楼道堆满纸箱，发生火灾谁来负责",
+        "电动车如发生爆炸，整栋楼都受影响",  # 如 + 发生: a condition
+        "我一直很担心，楼道里的电线老化引起火灾",  # the fear is a clause earlier
+        "难道要等倒塌了才来管吗",
+    ],
+)
+def test_feared_events_do_not_count(text: str) -> None:
+    assert assess_urgency(text).level == "一般"
+
+
+def test_a_bare_event_verb_is_a_condition_but_a_dated_one_is_an_event() -> None:
+    assert assess_urgency("小区消防通道被堵，发生火灾消防车进不来").level == "较急"  # the lane only
+    assert assess_urgency("五楼刚刚发生火灾，浓烟很大").level == "紧急"
+
+
+@pytest.mark.parametrize(
+    ("text", "hazard"),
+    [
+        ("每天看着火车站广场上的积水", "火灾"),  # 着火 inside 看着火车站
+        ("对方直接挑起火头，唆使大家上访", "火灾"),
+        ("客服公然挂断电话，拒绝受理", "停水停电"),
+    ],
+)
+def test_false_friends_are_masked(text: str, hazard: str) -> None:
+    assert hazard not in assess_urgency(text).hazards
+
+
+def test_a_list_of_defects_is_not_a_collapse() -> None:
+    assert assess_urgency("交房时发现重大质量问题（多处塌陷，到处漏水）").level != "紧急"
+
+
+def test_an_expected_collapse_is_pressing_until_something_has_failed() -> None:
+    assert assess_urgency("家里房屋破旧快要倒塌，申请建房").level == "较急"
+    assert assess_urgency("围墙已经倒了一截，剩下的快要倒塌").level == "紧急"
+
+
+def test_a_precarious_structure_is_urgent_only_with_people_below() -> None:
+    assert assess_urgency("院子里的水泥栅栏摇摇欲坠，很不安全").level == "较急"
+    assert assess_urgency("院子里的水泥栅栏摇摇欲坠，下面每天有学生经过").level == "紧急"
+
+
+def test_injuries_need_an_event_now_not_a_state() -> None:
+    assert assess_urgency("到目前为止，还有住户受伤生活不便，物业不管").level != "紧急"
+    assert assess_urgency("父亲住院抢救，现在昏迷不醒，随时有生命危险").level != "紧急"
+    assert assess_urgency("楼上掉下花盆，刚刚有人被砸伤").level == "紧急"
+
+
+def test_a_state_since_an_event_is_long_standing() -> None:
+    assert assess_urgency("房屋自1月被淹以来，街道久拖不决").level == "较急"
+
+
+def test_a_repeated_mention_of_an_old_event_stays_old() -> None:
+    # The first mention shows the collapse is months old; the bare repeat does not make it new.
+    assert assess_urgency("河堤垮塌到至今没人修，垮塌的河堤有六七米高").level == "较急"
+
+
+def test_sewage_and_backflow_are_pressing_not_a_flood_emergency() -> None:
+    assert assess_urgency("房子被粪水淹了，臭气熏天").level == "较急"
+    assert assess_urgency("地下车库雨水倒灌，车都泡了").level == "较急"
+
+
+def test_subsidence_is_pressing_unless_it_just_happened() -> None:
+    assert assess_urgency("桥头与道路连接处塌陷严重，车辆经过很颠").level == "较急"
+    assert assess_urgency("路面突然塌陷，出现一个大坑").level == "紧急"
+
+
+def test_outage_duration_in_hours_and_the_scale_of_one_household() -> None:
+    assert assess_urgency("小区停水已经超过30个小时，居民没水做饭").level == "紧急"
+    assert assess_urgency("小区停水已经超过10个小时，居民没水做饭").level == "较急"
+    assert assess_urgency("枫林小区停水7天了！我们家到现在还是停水状态，物业说在修").level == "较急"
+    assert assess_urgency("枫林小区停水7天了！几百户居民到现在还没有水").level == "紧急"
+
+
+def test_a_bad_recency_setting_is_a_config_error(tmp_path) -> None:
+    import json
+
+    from common.errors import ConfigError
+    from nlp.urgency import CUES_PATH
+
+    raw = json.loads(CUES_PATH.read_text(encoding="utf-8"))
+    raw["hazards"][0]["needs_recency"] = "sometimes"
+    bad = tmp_path / "cues.json"
+    bad.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ConfigError, match="needs_recency"):
+        load_cues(bad)

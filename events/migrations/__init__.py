@@ -1,12 +1,12 @@
 """Alembic migrations of the event store's schema, configured in code (no ``alembic.ini``).
 
-:class:`events.store.EventStore` runs them when it opens a store for writing: a new database
-is created by upgrading it to the head revision, an older one is upgraded, and a store written
-before migrations existed (a ``schema_version`` table, no ``alembic_version``) is stamped at
-:data:`BASELINE` first. Revisions live in ``versions/``; ``0001`` is the schema hotline had when
+:class:`events.store.EventStore` runs them when it opens a store for writing
+(:mod:`events.store.migrate`): a new database is created by upgrading it to the head revision,
+an older one is upgraded, and a store written before migrations existed (a ``schema_version``
+table, no ``alembic_version``) is stamped at :data:`BASELINE` first. Revisions live in ``versions/``; ``0001`` is the schema hotline had when
 migrations were introduced (``schema_version`` 1, including ``store_meta``).
 
-A new revision, after changing :func:`events.store._metadata`::
+A new revision, after changing :func:`events.store.schema.build_metadata`::
 
     from alembic import command
     from events.migrations import alembic_config

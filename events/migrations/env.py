@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from events.store import StoreError, _metadata
+from events.store.errors import StoreError
+from events.store.schema import build_metadata
 
 config = context.config
 # The model the head revision must equal (autogenerate compares against it).
-target_metadata = _metadata()[0]
+target_metadata = build_metadata()[0]
 
 
 def _run(connection: sa.Connection) -> None:

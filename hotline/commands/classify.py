@@ -121,7 +121,7 @@ def classify(
 
         event_store = EventStore(store)
     try:
-        summary = classify_log(config, store=event_store)
+        summary = classify_log(config, store=event_store.complaints if event_store is not None else None)
     except KeyboardInterrupt:
         typer.secho(
             f"\ninterrupted; progress up to the last finished chunk is saved. Continue with:\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -101,20 +102,25 @@ def events(
     go to INPUTNAME.events.rejects.csv next to the store file (or --rejects). Two runs on one
     store do not interleave: the second waits for the first (--lock-timeout).
     """
-    from events.pipeline import EventsConfig, run_events, write_report
+    from common.errors import ConfigError
+    from events.config import EventsConfig
+    from events.pipeline import run_events, write_report
     from events.store import EventStore
 
-    config = EventsConfig(
-        window_days=window_days,
-        gazetteer=gazetteer,
-        top_k=keywords,
-        method=method,
-        model_dir=str(model) if model else None,
-        embed_model=str(embed_model) if embed_model else None,
-        regroup=regroup,
-        caller_column=caller_column,
-        likes_column=likes_column,
-    )
+    try:
+        config = EventsConfig(
+            window_days=window_days,
+            gazetteer=gazetteer,
+            top_k=keywords,
+            method=method,
+            model_dir=str(model) if model else None,
+            embed_model=str(embed_model) if embed_model else None,
+            regroup=regroup,
+            caller_column=caller_column,
+            likes_column=likes_column,
+        )
+    except ConfigError as exc:
+        raise _in_flags(exc) from None
     opts = reader_options(
         text_column=text_column,
         title_column=title_column,
@@ -134,6 +140,20 @@ def events(
     if report is not None:
         write_report(result, report)
     typer.echo(result.to_text())
+
+
+# The option of each EventsConfig field: the library's messages name fields, a user typed flags.
+_FLAGS = {
+    "window_days": "--window-days", "gazetteer": "--gazetteer", "top_k": "--keywords", "method": "--method",
+    "model_dir": "--model", "embed_model": "--embed-model", "caller_column": "--caller-column",
+    "likes_column": "--likes-column",
+}  # fmt: skip
+
+
+def _in_flags(exc: Exception) -> Exception:
+    """``exc`` (a ConfigError) again, with each configuration field named by its option."""
+    fields = re.compile(r"\b(" + "|".join(_FLAGS) + r")\b")
+    return type(exc)(fields.sub(lambda m: _FLAGS[m.group(1)], str(exc)))
 
 
 def hot(
@@ -157,7 +177,7 @@ def hot(
     if top < 1:
         raise typer.BadParameter("--top must be at least 1")
     with EventStore(store, create=False) as st:
-        table = st.read_hot(
+        table = st.incidents.hot(
             top, since=since, until=until, category=category, district=district, min_complaints=min_complaints
         )
     if as_json:
@@ -202,7 +222,7 @@ def signals(
     with EventStore(store, create=False) as st:
         if refresh:
             refresh_signals(st)
-        table = st.read_signals(start, end)
+        table = st.signals.read(start, end)
     write_table(table, output)
     days = table["date"].nunique() if len(table) else 0
     series = len(table.groupby(["category", "district"])) if len(table) else 0

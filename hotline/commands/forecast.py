@@ -71,7 +71,7 @@ def _load_signals(signals: Path | None, store: str | None):
     if signals is not None:
         return read_signals_file(signals), str(signals)
     with _open_store(store) as st:  # type: ignore[arg-type]
-        return st.read_signals(), store
+        return st.signals.read(), store
 
 
 @forecast_app.command("fit")

@@ -169,7 +169,7 @@ def change_token(store: Any) -> tuple[Any, ...]:
 def _store_series(store: Any, cfg: Any, day: pd.Timestamp) -> pd.DataFrame:
     from forecasting.signals import build_series, validate_signals
 
-    frame = store.read_signals(end=f"{day:%Y-%m-%d}")
+    frame = store.signals.read(end=f"{day:%Y-%m-%d}")
     if frame is not None and len(frame):
         clean = validate_signals(frame, source="store", target=cfg.target, gaps=cfg.gaps)
         return build_series(clean, target=cfg.target, levels=cfg.levels).values.loc[:day]
@@ -393,7 +393,7 @@ def grid(fcs: Forecasts, store: Any, as_of: AsOf) -> dict[str, Any]:
     """
     day, start = as_of.day, as_of.week_start
     if store is not None:
-        sig = store.read_signals(start - pd.Timedelta(days=4 * WEEK), day)
+        sig = store.signals.read(start - pd.Timedelta(days=4 * WEEK), day)
     else:
         sig = pd.DataFrame(columns=["date", "category", "district", "calls"])
     if len(sig) == 0:
@@ -461,7 +461,7 @@ def incidents(
         if until is not None
         else as_of.ts
     )
-    frame = store.read_incidents(
+    frame = store.incidents.read(
         since=None if since is None else since.to_pydatetime(),
         until=end.to_pydatetime(),
         category=category or None,
@@ -524,11 +524,11 @@ def _ts(value: Any) -> str:
 
 def incident_detail(store: Any, incident_id: str, as_of: AsOf) -> dict[str, Any] | None:
     """One incident: its complaints up to as-of (masked text, never the caller), its alerts."""
-    frame = store.read_incidents(ids=[incident_id], limit=1)
+    frame = store.incidents.read(ids=[incident_id], limit=1)
     if len(frame) == 0:
         return None
     out = _incident(frame.iloc[0].to_dict())
-    members = store.incident_members_detail([incident_id])
+    members = store.incidents.members_detail([incident_id])
     if len(members):
         members = members[pd.to_datetime(members["time"]) <= as_of.ts]
     out["members"] = [
@@ -560,7 +560,7 @@ def incident_detail(store: Any, incident_id: str, as_of: AsOf) -> dict[str, Any]
                        "font": {"family": "Noto Sans SC, sans-serif"}},
         }
     )  # fmt: skip
-    alerts = store.read_alerts(limit=None)
+    alerts = store.alerts.read(limit=None)
     raised = []
     for a in alerts.to_dict(orient="records") if len(alerts) else []:
         ids = a.get("incident_ids")
@@ -591,7 +591,7 @@ def open_alerts(store: Any, as_of: AsOf, window_days: int = WEEK) -> list[dict[s
     if store is None:
         return []
     start = as_of.day - pd.Timedelta(days=window_days - 1)
-    frame = store.read_alerts(since=f"{start:%Y-%m-%d}", limit=None)
+    frame = store.alerts.read(since=f"{start:%Y-%m-%d}", limit=None)
     if len(frame) == 0:
         return []
     frame = frame[alert_opened(frame) <= as_of.day]
@@ -684,8 +684,8 @@ def model_info(engine: Any, store: Any, as_of: AsOf) -> dict[str, Any]:
                     {"label": k, **{m: _num(v.get(m)) for m in ("precision", "recall", "f1", "support")}}
                     for k, v in (ev.get("per_class") or {}).items()
                 ]
-    if store is not None and hasattr(store, "read_predictions"):
-        pred = store.read_predictions()
+    if store is not None and hasattr(getattr(store, "complaints", None), "read_predictions"):
+        pred = store.complaints.read_predictions()
         if len(pred) and "needs_review" in pred.columns:
             flags = pred["needs_review"].astype(bool)
             by_version = (

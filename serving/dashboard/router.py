@@ -351,7 +351,7 @@ def _choices(store: Any, fc: Any) -> dict[str, list[str]]:
                 level, _, name = part.partition("=")
                 (cats if level == "category" else dists if level == "district" else set()).add(name)
     elif store is not None:
-        sig = store.read_signals()
+        sig = store.signals.read()
         cats = set(sig["category"].astype(str)) if len(sig) else set()
         dists = set(sig["district"].astype(str)) if len(sig) else set()
     return {"categories": sorted(cats), "districts": sorted(dists)}

@@ -97,7 +97,7 @@ def list_incidents(
     last = datetime.combine(end, datetime.max.time()) if end else None
     if ts is not None:
         last = min(last, ts.to_pydatetime()) if last else ts.to_pydatetime()
-    frame = store.read_incidents(
+    frame = store.incidents.read(
         since=start,
         until=last,
         category=category,
@@ -116,12 +116,12 @@ def _as_of_fields(ts: Any, how: str) -> dict[str, Any]:
 @router.get("/v1/incidents/{incident_id}", summary="One incident with its member complaints (masked).")
 def get_incident(request: Request, incident_id: str = Path(..., max_length=200)) -> Any:
     store = _store(request)
-    frame = store.read_incidents(ids=[incident_id], limit=1)
+    frame = store.incidents.read(ids=[incident_id], limit=1)
     if frame.empty:
         raise ServiceError(
             f"no incident {mask_excerpt(incident_id)!r}", status_code=404, error_type="not_found"
         )
-    members = store.incident_members_detail([incident_id])
+    members = store.incidents.members_detail([incident_id])
     keep = ["id", "time", "title", "text", "category", "district", "location_key", "urgency", "similarity"]
     members = members[[c for c in keep if c in members.columns]]
     out = _incident_rows(frame)[0]
@@ -142,7 +142,7 @@ def hot(
     store = _store(request)
     start = _parse_day(since, "since")
     ts, how = _as_of(store, as_of)
-    frame = store.read_hot(
+    frame = store.incidents.hot(
         top,
         since=start,
         until=None if ts is None else ts.to_pydatetime(),
@@ -169,5 +169,5 @@ def signals(
     last = _parse_day(end, "end")
     if first and last and first > last:
         raise InvalidInput(f"start {first} is after end {last}")
-    frame = store.read_signals(first, last, category=category, district=district)
+    frame = store.signals.read(first, last, category=category, district=district)
     return {"signals": _rows(frame), "count": len(frame)}

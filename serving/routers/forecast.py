@@ -132,7 +132,7 @@ def list_alerts(
     day = parse_time(since, "since", date_only=True)
     last = parse_time(as_of, "as_of")
     try:
-        frame = store.read_alerts(
+        frame = store.alerts.read(
             since=None if day is None else f"{day:%Y-%m-%d}", limit=None if last is not None else limit
         )
         if last is not None and len(frame):

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-09-21
 
-The tables are written out here, not taken from events.store: later revisions change the
+The tables are written out here, not taken from events.store.schema: later revisions change the
 model, and this revision must keep creating what version 1 was. Each table is created only
 when missing, schema_version first, so a creation that stopped half-way (SQLite runs
 CREATE TABLE outside the transaction) is finished by running this again.
