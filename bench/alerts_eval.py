@@ -52,15 +52,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from events.store import EventStore
-    from forecasting.alerts import backtest_alerts, complaint_frame
+    from forecasting.alert_evidence import complaint_frame
+    from forecasting.alerts import backtest_alerts
     from forecasting.config import AlertConfig
+    from forecasting.sources import signal_source
     from nlp.pii import mask_pii
 
     config = AlertConfig(levels=LEVELS, burst_alpha=args.burst_alpha)
     t0 = time.perf_counter()
     with EventStore(args.store) as st:
-        alerts = backtest_alerts(st, args.start, args.end, config=config)
-        complaints = complaint_frame(st).set_index("id")
+        source = signal_source(st)
+        alerts = backtest_alerts(source, args.start, args.end, config=config)
+        complaints = complaint_frame(source).set_index("id")
     took = time.perf_counter() - t0
     verdicts: dict[str, dict[str, str]] = {}
     if args.verdicts and args.verdicts.exists():

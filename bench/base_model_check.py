@@ -77,7 +77,7 @@ def convert(out: Path | None) -> tuple[Path, str]:
     """Build (or reuse) the full model; returns its directory and a note on the build time."""
     import json
 
-    from nlp.base_model import METADATA_FILE, build_base_model
+    from tools.base_model.convert import METADATA_FILE, build_base_model
 
     target = out if out is not None else Path(tempfile.mkdtemp(prefix="e5-bench-")) / "full"
 
@@ -98,7 +98,7 @@ def convert(out: Path | None) -> tuple[Path, str]:
 
 
 def embedding_agreement(model, tokenizer, engine, texts: Sequence[str]) -> tuple[float, float, int]:
-    from nlp.base_model import mean_pooled_embeddings
+    from nlp.encoder import mean_pooled_embeddings
 
     ours = mean_pooled_embeddings(model, tokenizer, texts)
     theirs = engine.embed(texts, is_query=True)
@@ -152,8 +152,10 @@ def normaliser_agreement(tokenizer, mapping: dict[str, str], texts: Sequence[str
 def prune_study(model, heldout: Sequence[str], cosine_texts: int) -> list[dict[str, object]]:
     """Prune on messages.csv with and without single characters; measure on held-out texts."""
     from ingest.readers import iter_texts
-    from nlp.base_model import build_tokenizer, prune_ids, read_e5_file, used_piece_ids
-    from nlp.e5_reference import default_model_path
+    from tools.base_model.e5_reference import default_model_path
+    from tools.base_model.e5file import read_e5_file
+    from tools.base_model.prune import prune_ids, used_piece_ids
+    from tools.base_model.tokenizer import build_tokenizer
 
     vocab = read_e5_file(default_model_path()).vocab
     full = build_tokenizer(vocab)
@@ -222,8 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from nlp.base_model import build_base_model, read_e5_file
-    from nlp.e5_reference import E5Reference, default_model_path
+    from tools.base_model.convert import build_base_model
+    from tools.base_model.e5_reference import E5Reference, default_model_path
+    from tools.base_model.e5file import read_e5_file
 
     torch.set_num_threads(args.torch_threads)
     model_dir, build_time = convert(args.out)

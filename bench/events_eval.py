@@ -46,7 +46,9 @@ from events.config import EventsConfig, GroupingConfig  # noqa: E402
 from events.grouping import IncidentGrouper  # noqa: E402
 from events.pipeline import run_events  # noqa: E402
 from events.store import EventStore  # noqa: E402
-from nlp.location import LocationExtractor, anchors_match, load_gazetteer, normalize_place  # noqa: E402
+from nlp.places.extract import LocationExtractor  # noqa: E402
+from nlp.places.gazetteer import load_gazetteer  # noqa: E402
+from nlp.places.normalize import anchors_match, normalize_place  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 DEFAULT_MESSAGES = ROOT.parent / "shared" / "datasets" / "teddy2020" / "messages.csv"

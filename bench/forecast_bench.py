@@ -251,8 +251,9 @@ def diagnostics(fc: Forecaster) -> dict:
 
 
 def survival_part(root: Path, args: argparse.Namespace, log: logging.Logger) -> dict:
+    from forecasting.cases import prepare_cases, read_cases
     from forecasting.config import SurvivalConfig
-    from forecasting.survival import SurvivalModel, prepare_cases, read_cases
+    from forecasting.survival import SurvivalModel
 
     raw = read_cases(root / "teddy2020" / "replies.csv")
     cats, how, _ = categorize(raw, args.model, root / "teddy2020" / "labeled.csv", args.cache_dir)

@@ -1,4 +1,4 @@
-"""District and anchor accuracy of the place extractor (nlp.location) on real messages labelled by reading.
+"""District and anchor accuracy of the place extractor (nlp.places) on real messages labelled by reading.
 
 ``bench/data/locations_real.csv`` holds message ids of teddy2020/messages.csv with the district
 and the anchor (the finest place the complaint is about; alternatives separated by ``/``) that a
@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.errors import HotlineError  # noqa: E402
-from nlp.location import LocationExtractor, anchors_match, load_gazetteer, normalize_place  # noqa: E402
+from nlp.places.extract import LocationExtractor  # noqa: E402
+from nlp.places.gazetteer import load_gazetteer  # noqa: E402
+from nlp.places.normalize import anchors_match, normalize_place  # noqa: E402
 
 LABELS = ROOT / "bench" / "data" / "locations_real.csv"
 DEFAULT_MESSAGES = ROOT.parent / "shared" / "datasets" / "teddy2020" / "messages.csv"

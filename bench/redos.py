@@ -44,8 +44,9 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
 
 
 def _functions() -> dict[str, Callable[[str], object]]:
-    from nlp.location import LocationExtractor, load_gazetteer
     from nlp.pii import mask_pii
+    from nlp.places.extract import LocationExtractor
+    from nlp.places.gazetteer import load_gazetteer
     from nlp.text import normalize_text
     from nlp.timeexpr import extract_times
 

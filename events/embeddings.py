@@ -3,7 +3,7 @@
 The model is the converted base model directory (``hotline base-model build --out DIR``: a
 transformers BERT directory holding multilingual-e5-small). Embeddings are e5's: the text with
 the ``"query: "`` prefix, mean of the last hidden states, L2-normalised - computed by
-:func:`nlp.base_model.mean_pooled_embeddings` so that they match the rest of hotline. Nothing is
+:func:`nlp.encoder.mean_pooled_embeddings` so that they match the rest of hotline. Nothing is
 downloaded: the directory must exist. Grouping works without any of this (MinHash + places +
 TF-IDF); see ``docs/events.md`` for what embeddings add.
 """
@@ -56,7 +56,7 @@ class E5Embedder:
         self.model_dir = d
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        from nlp.base_model import mean_pooled_embeddings
+        from nlp.encoder import mean_pooled_embeddings
 
         cut = [(t or "")[: self.max_chars] or " " for t in texts]
         if not cut:

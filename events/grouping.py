@@ -10,7 +10,7 @@ posted for two compounds is two incidents), and one of these holds:
     ``minhash_threshold``. This catches the copy-pasted re-posts and template complaints that
     make up much of a surge, and works for complaints that name no place.
 ``place``
-    Same place, similar problem: both name the same fine-level place (:func:`nlp.location.
+    Same place, similar problem: both name the same fine-level place (:func:`nlp.places.normalize.
     anchors_match` on the anchors, or one's anchor among the other's places) and the TF-IDF
     cosine of their problem words (content words with place names removed) is at least
     ``place_threshold`` (``coarse_place_threshold`` when the shared place is only a road or

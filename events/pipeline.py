@@ -47,7 +47,9 @@ from events.store.complaints import content_hash
 from ingest.options import ReaderOptions
 from ingest.readers import ComplaintReader, count_rows
 from ingest.rejects import RejectsWriter
-from nlp.location import Gazetteer, gazetteer_coverage, normalize_district
+from nlp.places.gazetteer import Gazetteer
+from nlp.places.learn import gazetteer_coverage
+from nlp.places.normalize import normalize_district
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from events.config import GroupingConfig
-from nlp.location import anchors_match
+from nlp.places.normalize import anchors_match
 
 _RE_DROP = re.compile(r"\[[^\[\]]{1,6}\]|[^\u4e00-\u9fffA-Za-z0-9]")
 

@@ -16,9 +16,11 @@ _EXPORTS = {
     "SurvivalConfig": "forecasting.config",
     "SurvivalModel": "forecasting.survival",
     "load_survival": "forecasting.survival",
-    "detect_alerts": "forecasting.alerts",
+    "detect_alerts": "forecasting.alert_detect",
     "run_alerts": "forecasting.alerts",
     "decision_summary": "forecasting.summary",
+    "SignalSource": "forecasting.sources",
+    "signal_source": "forecasting.sources",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from forecasting.sources import SOURCE_CACHE, SignalSource
+
+if TYPE_CHECKING:
+    from forecasting.forecaster import Forecaster
+
 logger = logging.getLogger(__name__)
+
+WEEK = 7
 
 
 @dataclass(frozen=True)
@@ -99,33 +106,33 @@ def reliable_end(
     return best
 
 
-def latest_complaint_time(store: Any) -> pd.Timestamp | None:
+def latest_complaint_time(source: SignalSource) -> pd.Timestamp | None:
     """The latest complaint time in the store (the default as-of), or ``None`` when empty.
 
     Reads the last day of the daily signals, then the complaints of that day only, so that a
     big store is not read whole (the store has no max-time query).
     """
-    signals = store.signals.read()
+    signals = source.signals.read()
     if signals is None or len(signals) == 0:
         return None
     frame = signals[pd.to_numeric(signals["calls"], errors="coerce").fillna(0) > 0]
     if len(frame) == 0:
         return None
     last_day = pd.Timestamp(frame["date"].max())
-    if not hasattr(
-        getattr(store, "complaints", None), "read"
-    ):  # a signals-only store: the end of its last day
+    if source.complaints is None:  # a signals-only store: the end of its last day
         return last_day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
     # Signals written from another source may run past the complaints: widen the look back.
     for since in (last_day, last_day - pd.Timedelta(days=60), None):
-        recent = store.complaints.read(since=since)
+        recent = source.complaints.read(since=since)
         times = pd.to_datetime(recent["time"], errors="coerce").dropna() if len(recent) else pd.Series([])
         if len(times):
             return pd.Timestamp(times.max())
     return last_day
 
 
-def resolve_as_of(as_of: str | pd.Timestamp | None, store: Any = None) -> tuple[pd.Timestamp, str]:
+def resolve_as_of(
+    as_of: str | pd.Timestamp | None, source: SignalSource | None = None
+) -> tuple[pd.Timestamp, str]:
     """The as-of time and how it was chosen (``"given"`` or ``"latest complaint"``).
 
     A bare date means the end of that day: decisions "as of 2020-01-07" see that day's calls.
@@ -135,7 +142,54 @@ def resolve_as_of(as_of: str | pd.Timestamp | None, store: Any = None) -> tuple[
         if ts == ts.normalize() and (not isinstance(as_of, str) or len(as_of.strip()) <= 10):
             ts = ts + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
         return ts, "given"
-    latest = latest_complaint_time(store) if store is not None else None
+    latest = latest_complaint_time(source) if source is not None else None
     if latest is None:
         raise ValueError("no as-of date given and the store has no complaints to take the latest time from")
     return latest, "latest complaint"
+
+
+@dataclass
+class AsOf:
+    """The as-of time of a view and how it was chosen."""
+
+    ts: pd.Timestamp
+    source: str
+
+    @property
+    def day(self) -> pd.Timestamp:
+        return self.ts.normalize()
+
+    @property
+    def week_start(self) -> pd.Timestamp:
+        return self.day - pd.Timedelta(days=WEEK - 1)
+
+    @property
+    def text(self) -> str:
+        return f"{self.ts:%Y-%m-%d %H:%M}"
+
+    @property
+    def date(self) -> str:
+        return f"{self.day:%Y-%m-%d}"
+
+
+def resolve(value: str | None, source: SignalSource | None, forecaster: Forecaster | None) -> AsOf:
+    """The as-of time: given, else the latest complaint, else the forecaster's last day, else now."""
+    if value:
+        ts, how = resolve_as_of(value)
+        return AsOf(ts, how)
+    if source is not None:
+        # Finding the latest complaint reads every signal row (seconds on a real city, on every
+        # page without ?as_of=): kept while the source's change token is the same.
+        ts_how = SOURCE_CACHE.get(source, ("latest complaint",), lambda _key: _latest_or_none(source))
+        if ts_how[0] is not None:
+            return AsOf(ts_how[0], ts_how[1])
+    if forecaster is not None:
+        return AsOf(forecaster.end_date + pd.Timedelta(days=1) - pd.Timedelta(seconds=1), "forecaster end")
+    return AsOf(pd.Timestamp.now().floor("s"), "now")
+
+
+def _latest_or_none(source: SignalSource) -> tuple[pd.Timestamp | None, str]:
+    try:
+        return resolve_as_of(None, source)
+    except ValueError:
+        return None, ""  # an empty store: fall through to the forecaster's data

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from events.calendar import day_calendar
+from forecasting.config import LEVELS
 from forecasting.errors import SignalsError, UnknownSeriesError
 
 logger = logging.getLogger(__name__)
@@ -40,7 +42,6 @@ SIGNAL_COLUMNS = (
     "holiday_name",
 )
 COUNT_COLUMNS = ("calls", "incidents", "new_incidents")
-LEVELS = ("total", "category", "district", "category_district")
 TOTAL = "total"
 
 
@@ -196,6 +197,10 @@ class SeriesSet:
     """Every series the forecaster knows, as daily float series on one shared date index."""
 
     values: pd.DataFrame  # index: dates (daily, gap-free); one column per series key
+    # What the values were built from (a signal source's change token and the day they end):
+    # kept forecasts are keyed by it, so a table rebuilt from unchanged data is not hashed.
+    # None: the forecaster keys by the values themselves.
+    token: Hashable | None = None
 
     @property
     def keys(self) -> list[str]:

@@ -18,9 +18,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from forecasting.alerts import run_alerts
+from forecasting.asof import resolve_as_of
+from forecasting.outlook import outlook
+from forecasting.sources import SignalSource
+
+if TYPE_CHECKING:
+    from forecasting.forecaster import Forecaster
+    from forecasting.survival import SurvivalModel
 
 logger = logging.getLogger(__name__)
 
@@ -150,16 +159,17 @@ def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 
 def decision_summary(
-    store: Any,
-    forecaster: Any,
-    survival: Any,
+    source: SignalSource | None,
+    forecaster: Forecaster | None,
+    survival: SurvivalModel | None,
     *,
     top: int = 5,
     as_of: str | pd.Timestamp | None = None,
     window_days: int = 7,
     cases: pd.DataFrame | None = None,
 ) -> DecisionSummary:
-    """Build the summary as of ``as_of`` from the event store, a Forecaster and a SurvivalModel.
+    """Build the summary as of ``as_of`` from the event store (its :class:`SignalSource`), a
+    Forecaster and a SurvivalModel.
 
     ``as_of`` defaults to the latest complaint time in the store (a bare date means the end of
     that day). ``cases`` (a complaint table without reply times, e.g. from
@@ -167,13 +177,11 @@ def decision_summary(
     risk; without it the store's complaints of the last :data:`OPEN_WINDOW_DAYS` days are, and
     without a store the survival model's own open cases.
     """
-    from forecasting.asof import resolve_as_of
-
     if window_days < 1:
         raise ValueError(f"window_days must be >= 1, got {window_days}")
     out = DecisionSummary(window_days=window_days)
     try:
-        ts, how = resolve_as_of(as_of, store)
+        ts, how = resolve_as_of(as_of, source)
     except Exception as exc:
         ts, how = None, ""
         if forecaster is not None:
@@ -184,12 +192,11 @@ def decision_summary(
         out.notes.append(f"as-of time: {exc}")
     if ts is not None:
         out.as_of, out.as_of_source = f"{ts:%Y-%m-%d %H:%M}", how
-    if store is not None and ts is not None:
-        out.alerts = _alerts(store, forecaster, ts, window_days, top, out.notes)
-        incidents, complaints = getattr(store, "incidents", None), getattr(store, "complaints", None)
-        if hasattr(incidents, "read") and hasattr(incidents, "read_members") and hasattr(complaints, "read"):
+    if source is not None and ts is not None:
+        out.alerts = _alerts(source, forecaster, ts, window_days, top, out.notes)
+        if source.incidents is not None and source.complaints is not None:
             try:
-                out.hot = hot_issues(store, ts, window_days=window_days, top=top)
+                out.hot = hot_issues(source, ts, window_days=window_days, top=top)
             except Exception as exc:
                 logger.warning("decision summary: hot issues unavailable: %s", exc)
                 out.notes.append(f"hot issues unavailable: {exc}")
@@ -198,11 +205,11 @@ def decision_summary(
                 "the event store cannot read incidents and their members (read_hot/read_incidents, "
                 "read_members): hot issues not shown"
             )
-    elif store is None:
+    elif source is None:
         out.notes.append("no event store: alerts and hot issues not shown")
     if forecaster is not None:
         try:
-            out.outlook = outlook(forecaster, ts, store=store, top=top, notes=out.notes)
+            out.outlook = outlook(forecaster, ts, source=source, top=top, notes=out.notes)
         except Exception as exc:
             logger.warning("decision summary: forecast unavailable: %s", exc)
             out.notes.append(f"forecast unavailable: {exc}")
@@ -215,9 +222,9 @@ def decision_summary(
             # as-of was given: a store's latest complaint says nothing about that data.
             out.at_risk, out.open_cases = _at_risk(
                 survival,
-                store,
+                source,
                 cases,
-                ts if how == "given" or cases is not None or _has_complaints(store) else None,
+                ts if how == "given" or cases is not None or _has_complaints(source) else None,
                 top,
             )
         except Exception as exc:
@@ -229,33 +236,44 @@ def decision_summary(
 
 
 def _alerts(
-    store: Any, forecaster: Any, as_of: pd.Timestamp, window_days: int, top: int, notes: list[str]
+    source: SignalSource,
+    forecaster: Forecaster | None,
+    as_of: pd.Timestamp,
+    window_days: int,
+    top: int,
+    notes: list[str],
 ) -> list[dict[str, Any]]:
     """Alerts *opened* in the window (first seen in it, not after the as-of day), best first.
 
     Stored alerts are used; when none was stored for the window they are detected now, without
-    writing (a summary must not change the store).
+    writing (a summary must not change the store), and the notes say which it was.
     """
     day = as_of.normalize()
     start = day - pd.Timedelta(days=window_days - 1)
+    window = f"{start:%Y-%m-%d}..{day:%Y-%m-%d}"
     try:
-        frame = store.alerts.read(since=f"{start:%Y-%m-%d}", limit=None)
+        frame = (
+            source.alerts.read(since=f"{start:%Y-%m-%d}", limit=None) if source.alerts is not None else None
+        )
         recs = _in_window(_records(frame), start, day)
-        if not recs and hasattr(getattr(store, "signals", None), "read"):
-            from forecasting.alerts import run_alerts
-
-            detected = run_alerts(store, forecaster, date=day, days=window_days, write=False)
+        if not recs:
+            detected = run_alerts(source, forecaster, date=day, days=window_days, write=False)
             recs = _in_window([a.to_record() for a in detected], start, day)
-            notes.append(
-                f"no alert stored for {start:%Y-%m-%d}..{day:%Y-%m-%d}: detected now, not stored "
-                "(run `hotline alerts` to store them)"
-            )
+            notes.append(_detected_note(window, len(recs), stored=source.alerts is not None))
     except Exception as exc:  # a summary reports what it can
         logger.warning("decision summary: alerts unavailable: %s", exc)
         notes.append(f"alerts unavailable: {exc}")
         return []
     recs.sort(key=lambda a: -(a.get("score") or 0.0))
     return recs[:top]
+
+
+def _detected_note(window: str, detected: int, *, stored: bool) -> str:
+    """What the summary did when no stored alert opened in the window."""
+    where = "no alert stored for" if stored else "the event store keeps no alerts; for"
+    if detected == 0:
+        return f"{where} {window}: none detected now either"
+    return f"{where} {window}: {detected} detected now, not stored (run `hotline alerts` to store them)"
 
 
 def _in_window(recs: list[dict[str, Any]], start: pd.Timestamp, day: pd.Timestamp) -> list[dict[str, Any]]:
@@ -272,7 +290,7 @@ def _in_window(recs: list[dict[str, Any]], start: pd.Timestamp, day: pd.Timestam
 
 
 def hot_issues(
-    store: Any, as_of: str | pd.Timestamp, *, window_days: int = 7, top: int = 5
+    source: SignalSource, as_of: str | pd.Timestamp, *, window_days: int = 7, top: int = 5
 ) -> list[dict[str, Any]]:
     """Incidents active in the ``window_days`` up to ``as_of``, with growth over the window before.
 
@@ -280,22 +298,23 @@ def hot_issues(
     summary counts every member, later ones too, and its growth is taken at ingest time: on a
     whole-log load it is x1.00 everywhere). ``growth`` = complaints in the window / max(complaints
     in the window before, 1), as for alerts. Ranked by complaints in the window, then growth,
-    then the stored heat. Only incidents with at least two complaints so far are issues.
+    then the stored heat. Only incidents with at least two complaints so far are issues. An
+    empty list when the source has no incidents or complaints.
     """
-    from forecasting.asof import resolve_as_of
-
+    if source.incidents is None or source.complaints is None:
+        return []
     ts = resolve_as_of(as_of)[0]
     start = ts.normalize() - pd.Timedelta(days=window_days - 1)
     before = start - pd.Timedelta(days=window_days)
-    incidents = store.incidents.read(
+    incidents = source.incidents.read(
         since=start.to_pydatetime(), until=ts.to_pydatetime(), min_complaints=2, order="last_seen"
     )
     if len(incidents) == 0:
         return []
-    members = store.incidents.read_members([str(i) for i in incidents["incident_id"]])
+    members = source.incidents.read_members([str(i) for i in incidents["incident_id"]])
     if len(members) == 0:
         return []
-    comp = store.complaints.read([str(i) for i in members["complaint_id"].unique()])
+    comp = source.complaints.read([str(i) for i in members["complaint_id"].unique()])
     when = dict(zip(comp["id"].astype(str), comp["time"], strict=True))
     t = pd.to_datetime(members["complaint_id"].astype(str).map(when), errors="coerce")
     members = members.assign(_t=t)[t.notna() & (t <= ts)]
@@ -328,142 +347,63 @@ def hot_issues(
     return rows[:top]
 
 
-def forecast_history(
-    forecaster: Any, store: Any, day: pd.Timestamp, notes: list[str] | None = None
-) -> tuple[Any, pd.Timestamp]:
-    """The history a forecast "as of ``day``" starts from, and the day it ends.
-
-    The store's signals up to ``day`` replace the training series when they reach further; a
-    final volume collapse (missing data, not quiet days) is cut and said in ``notes``. The
-    outlook and the briefing both start here, so their numbers agree.
-    """
-    from forecasting.asof import reliable_end
-    from forecasting.signals import SeriesSet, build_series, validate_signals
-
-    cfg = forecaster.config
-    values = forecaster.series.values
-    if store is not None and hasattr(getattr(store, "signals", None), "read"):
-        frame = store.signals.read(end=f"{day:%Y-%m-%d}")
-        if frame is not None and len(frame):
-            clean = validate_signals(frame, source="store", target=cfg.target, gaps=cfg.gaps)
-            newer = build_series(clean, target=cfg.target, levels=cfg.levels).values
-            # The store's series replace the training series only when they reach further.
-            if newer.index[-1] > values.index[-1]:
-                values = newer
-    values = values.loc[:day]
-    if len(values) == 0:
-        raise ValueError(f"no history on or before {day:%Y-%m-%d}")
-    end = values.index[-1]
-    if cfg.trim_collapse and len(values) > cfg.min_history_days:
-        de = reliable_end(values["total"], ratio=cfg.collapse_ratio, min_days=cfg.collapse_min_days)
-        if de.trimmed:
-            end = de.reliable_end
-            if notes is not None and de.describe() not in notes:
-                notes.append(de.describe())
-    return SeriesSet(values.loc[:end]), end
-
-
-def outlook(
-    forecaster: Any,
-    as_of: str | pd.Timestamp | None = None,
-    *,
-    store: Any = None,
-    top: int = 5,
-    notes: list[str] | None = None,
-) -> list[dict[str, Any]]:
-    """The next ``horizon`` days after the as-of day: the total and the categories growing most.
-
-    The history ends at the as-of day, or earlier where reliable data ends (store signals after
-    a volume collapse, or the forecaster's training end when the store has nothing newer): the
-    forecast then runs further ahead so that the days reported are still the ones after as-of.
-    """
-    notes = notes if notes is not None else []
-    cfg = forecaster.config
-    horizon = cfg.horizon
-    day = pd.Timestamp(as_of).normalize() if as_of is not None else forecaster.end_date
-    history, end = forecast_history(forecaster, store, day, notes)
-    gap = int((day - end).days)
-    if gap > 0:
-        notes.append(
-            f"no reliable data after {end:%Y-%m-%d}: the outlook for the {horizon} days after "
-            f"{day:%Y-%m-%d} is forecast from {end:%Y-%m-%d} ({gap + 1}-{gap + horizon} days ahead)"
-        )
-    hi_col = f"upper_{round(cfg.intervals[0] * 100)}"
-    lo_col = f"lower_{round(cfg.intervals[0] * 100)}"
-    rows = []
-    cats = [k for k in forecaster.keys if k.startswith("category=") and "|" not in k]
-    for key in ["total", *cats]:
-        fc = forecaster.forecast_series(key, gap + horizon, history=history).iloc[gap:]
-        hist = history[key] if key in history else forecaster.history(key)
-        rows.append(
-            {
-                "series": key,
-                "days": horizon,
-                "start": str(fc["date"].iloc[0]),
-                "end": str(fc["date"].iloc[-1]),
-                "next_week": float(fc["mean"].sum()),
-                # Summed bounds overstate the spread of a sum; a conservative range.
-                "lower": float(fc[lo_col].sum()),
-                "upper": float(fc[hi_col].sum()),
-                "last_week": float(hist.loc[:end].iloc[-horizon:].sum()),
-            }
-        )
-    total, others = rows[0], rows[1:]
-    others.sort(key=lambda r: -(r["next_week"] - r["last_week"]))
-    return [total, *others[: max(top - 1, 0)]]
-
-
-def store_open_cases(store: Any, as_of: pd.Timestamp, days: int = OPEN_WINDOW_DAYS) -> pd.DataFrame:
+def store_open_cases(source: SignalSource, as_of: pd.Timestamp, days: int = OPEN_WINDOW_DAYS) -> pd.DataFrame:
     """Complaints filed in the ``days`` before ``as_of``, as cases (no reply time: all open).
 
     The store records no replies, so every recent complaint counts as open; category and
     district come from the extracted events (the classifier's category), titles stay masked.
     """
+    columns = ["id", "time", "title", "text", "category", "district"]
+    if source.complaints is None:
+        return pd.DataFrame(columns=columns)
     since = as_of - pd.Timedelta(days=days)
-    comp = store.complaints.read(since=since.to_pydatetime(), until=as_of.to_pydatetime())
+    comp = source.complaints.read(since=since.to_pydatetime(), until=as_of.to_pydatetime())
     if len(comp) == 0:
-        return pd.DataFrame(columns=["id", "time", "title", "text", "category", "district"])
+        return pd.DataFrame(columns=columns)
     frame = comp[["id", "time", "title", "text"]].copy()
     frame["category"] = comp.get("label", "")
     frame["district"] = comp.get("district", "")
-    if hasattr(getattr(store, "complaints", None), "read_events"):
-        ev = store.complaints.read_events([str(i) for i in frame["id"]])
-        if len(ev):
-            ev = ev.set_index("complaint_id")
-            ids = frame["id"].astype(str)
-            cat = ids.map(ev["category"]).fillna("").astype(str)
-            dist = ids.map(ev["district"]).fillna("").astype(str)
-            frame["category"] = cat.where(cat != "", frame["category"])
-            frame["district"] = dist.where(dist != "", frame["district"])
+    ev = source.complaints.read_events([str(i) for i in frame["id"]])
+    if len(ev):
+        ev = ev.set_index("complaint_id")
+        ids = frame["id"].astype(str)
+        cat = ids.map(ev["category"]).fillna("").astype(str)
+        dist = ids.map(ev["district"]).fillna("").astype(str)
+        frame["category"] = cat.where(cat != "", frame["category"])
+        frame["district"] = dist.where(dist != "", frame["district"])
     return frame.reset_index(drop=True)
 
 
 def _at_risk(
-    survival: Any, store: Any, cases: pd.DataFrame | None, as_of: pd.Timestamp | None, top: int
+    survival: SurvivalModel,
+    source: SignalSource | None,
+    cases: pd.DataFrame | None,
+    as_of: pd.Timestamp | None,
+    top: int,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Open cases at ``as_of`` not yet past the deadline, most likely to miss it first."""
     from nlp.pii import mask_pii
 
     if cases is not None:
-        frame, source = cases, "from the given file"
-    elif _has_complaints(store) and as_of is not None:
-        frame, source = (
-            store_open_cases(store, as_of),
+        frame, where = cases, "from the given file"
+    elif _has_complaints(source) and as_of is not None:
+        frame, where = (
+            store_open_cases(source, as_of),  # type: ignore[arg-type]
             f"filed in the {OPEN_WINDOW_DAYS} days before as-of, no reply recorded",
         )
     else:
         pred = survival.at_risk(top=10**9, threshold=0.0, as_of=None if as_of is None else f"{as_of}")
-        frame, source = None, "open cases of the survival model's data"
+        frame, where = None, "open cases of the survival model's data"
     if frame is not None:
         if len(frame) == 0:
-            return [], {"n_open": 0, "n_overdue": 0, "source": source}
+            return [], {"n_open": 0, "n_overdue": 0, "source": where}
         pred = survival.predict(frame, as_of=as_of, open_only=True)
         titles = dict(
             zip(frame["id"].astype(str), frame.get("title", pd.Series("", index=frame.index)), strict=True)
         )
         pred["title"] = [mask_pii(str(titles.get(i) or "")) for i in pred["id"].astype(str)]
     n_overdue = int(pred["overdue"].astype(bool).sum()) if len(pred) else 0
-    info = {"n_open": len(pred), "n_overdue": n_overdue, "source": source}
+    info = {"n_open": len(pred), "n_overdue": n_overdue, "source": where}
     if len(pred):
         # Cases still in time first (they can be saved), then the overdue ones.
         late = pred["overdue"].astype(bool)
@@ -471,8 +411,8 @@ def _at_risk(
     return _records(pred.head(top)), info
 
 
-def _has_complaints(store: Any) -> bool:
-    return store is not None and hasattr(getattr(store, "complaints", None), "read")
+def _has_complaints(source: SignalSource | None) -> bool:
+    return source is not None and source.complaints is not None
 
 
 def _unit(case: dict[str, Any]) -> str:

@@ -109,7 +109,7 @@ def _classifier_dir(cfg: DemoConfig) -> Path:
 
 
 def _base_model(cfg: DemoConfig) -> str:
-    from nlp.base_model import build_base_model
+    from tools.base_model.convert import build_base_model
 
     out = build_base_model(cfg.base_model_dir)
     return (
@@ -181,8 +181,9 @@ def _train(cfg: DemoConfig, model_type: str) -> str:
 
 
 def _retrain(cfg: DemoConfig) -> str:
+    from training.config import RetrainConfig
     from training.registry import ModelRegistry
-    from training.retrain import RetrainConfig, retrain
+    from training.retrain import retrain
 
     paths = _paths(cfg)
     registry = paths["registry"]
@@ -270,20 +271,22 @@ def _alerts(cfg: DemoConfig) -> str:
     from events.store import EventStore
     from forecasting.alerts import run_alerts
     from forecasting.forecaster import Forecaster
+    from forecasting.sources import signal_source
 
     paths = _paths(cfg)
     forecaster = Forecaster.load(paths["forecaster"])
     with EventStore(paths["store"]) as store:
         # Scan the whole period day by day, as a nightly job would have done.
-        found = run_alerts(store, forecaster, days=130)
+        found = run_alerts(signal_source(store), forecaster, days=130)
     lines = [f"{len(found)} alert(s) stored; top 5:"]
     lines += [a.describe() for a in found[:5]]
     return "\n".join(lines)
 
 
 def _survival(cfg: DemoConfig) -> str:
+    from forecasting.cases import prepare_cases, read_cases
     from forecasting.config import SurvivalConfig
-    from forecasting.survival import SurvivalModel, prepare_cases, read_cases
+    from forecasting.survival import SurvivalModel
 
     paths = _paths(cfg)
     config = SurvivalConfig()
@@ -301,12 +304,16 @@ def _survival(cfg: DemoConfig) -> str:
 def _summary(cfg: DemoConfig) -> str:
     from events.store import EventStore
     from forecasting.forecaster import Forecaster
+    from forecasting.sources import signal_source
     from forecasting.summary import decision_summary
     from forecasting.survival import SurvivalModel
 
     paths = _paths(cfg)
     with EventStore(paths["store"]) as store:
         summary = decision_summary(
-            store, Forecaster.load(paths["forecaster"]), SurvivalModel.load(paths["survival"]), top=5
+            signal_source(store),
+            Forecaster.load(paths["forecaster"]),
+            SurvivalModel.load(paths["survival"]),
+            top=5,
         )
     return summary.to_text()

@@ -1,6 +1,6 @@
 """Event extraction: one complaint text -> where, when, how urgent, what about.
 
-:func:`extract_event` runs the extractors of :mod:`nlp.location`, :mod:`nlp.timeexpr` and
+:func:`extract_event` runs the extractors of :mod:`nlp.places`, :mod:`nlp.timeexpr` and
 :mod:`nlp.urgency` and picks keywords with jieba (:mod:`nlp.segment`) on one canonical record
 (``id``, ``title``, ``text``, ``time``, ``district``, ``label`` as produced by
 :mod:`ingest`). :meth:`EventExtractor.extract_frame` does the same for a DataFrame, segmenting
@@ -24,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-from nlp.location import Gazetteer, LocationExtractor, LocationInfo, load_gazetteer
 from nlp.pii import mask_pii
+from nlp.places.extract import LocationExtractor, LocationInfo
+from nlp.places.gazetteer import Gazetteer, load_gazetteer
 from nlp.segment import segment
 from nlp.text import join_title_text
 from nlp.timeexpr import TimeInfo, extract_times
@@ -128,7 +129,7 @@ def _str(value: Any) -> str:
 class EventExtractor:
     """Extracts :class:`EventInfo` from complaint records.
 
-    ``gazetteer`` is a :class:`~nlp.location.Gazetteer`, a path, ``"default"`` (China's
+    ``gazetteer`` is a :class:`~nlp.places.gazetteer.Gazetteer`, a path, ``"default"`` (China's
     administrative divisions), ``"demo"`` (the sample city's ``data/gazetteer.json``) or
     ``None``/``"none"`` for patterns only. ``top_k`` keywords are
     kept per complaint.

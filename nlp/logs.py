@@ -8,11 +8,12 @@ it is written anywhere.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import Any
 
+from common.jsonsafe import dumps, json_safe
 from nlp.pii import mask_pii
 
 
@@ -36,7 +37,7 @@ class JSONFormatter(logging.Formatter):
     _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
-        payload = {
+        payload: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(
                 timespec="milliseconds"
             ),
@@ -44,12 +45,27 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": mask_pii(record.getMessage()),
         }
-        for key, value in vars(record).items():
-            if key not in self._RESERVED and not key.startswith("_"):
-                payload[key] = mask_pii(value) if isinstance(value, str) else value
+        extra: dict[str, Any] = {
+            key: value
+            for key, value in vars(record).items()
+            if key not in self._RESERVED and not key.startswith("_")
+        }
         if record.exc_info:
-            payload["exc_info"] = mask_pii(self.formatException(record.exc_info))
-        return json.dumps(payload, ensure_ascii=False, default=str)
+            extra["exc_info"] = self.formatException(record.exc_info)
+        # JSON values first (an object in an extra field becomes its text), then every string is
+        # masked, also inside lists and dicts: personal data never reaches the log line.
+        payload.update(_masked(json_safe(extra)))
+        return dumps(payload, indent=None)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_pii(value)
+    if isinstance(value, dict):
+        return {_masked(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
 
 
 def configure_logging(level: str | int = "INFO", *, json_lines: bool = False) -> None:

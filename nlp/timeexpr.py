@@ -318,6 +318,15 @@ def extract_times(text: str, ref: datetime | date | None = None) -> TimeInfo:
         mentions.append(m)
         taken[m.start_pos : m.end_pos] = b"\x01" * (m.end_pos - m.start_pos)
 
+    def add_match(
+        m: re.Match[str], since: str, start: datetime | None, end: datetime | None, time_of_day: str = ""
+    ) -> None:
+        # 起/以来/至今 after the mention (group ``since``) make it a range up to the complaint;
+        # 后 ("after") does not.
+        word = m.group(since)
+        kind, end = ("range", ref) if word and word != "后" else ("point", end)
+        add(TimeMention(m.group().strip(), m.start(), m.end(), kind, start, end, time_of_day=time_of_day))
+
     # 1. Absolute dates (with an optional clock time), and ranges between two of them.
     dates = list(_RE_DATE.finditer(text))
     i = 0
@@ -336,13 +345,9 @@ def extract_times(text: str, ref: datetime | date | None = None) -> TimeInfo:
             i += 2
             continue
         start = end = None
-        kind = "point"
         if d0 is not None:
             start, end = _day_bounds(d0, clock0, part0)
-        if m.group("since") and m.group("since") != "后":
-            kind = "range"
-            end = ref if ref is not None else None
-        add(TimeMention(m.group().strip(), m.start(), m.end(), kind, start, end))
+        add_match(m, "since", start, end)
         i += 1
 
     # 2. 昨晚十点, 今天凌晨, 前天.
@@ -355,11 +360,8 @@ def extract_times(text: str, ref: datetime | date | None = None) -> TimeInfo:
         start = end = None
         if ref is not None:
             start, end = _day_bounds(ref.date() + timedelta(days=offset), clock, part)
-        kind = "point"
-        if m.group("rsince") and m.group("rsince") != "后":
-            kind, end = "range", ref
         tod = f"{clock[0]:02d}:{clock[1]:02d}" if clock else (_part_range(part) if part else "")
-        add(TimeMention(m.group().strip(), m.start(), m.end(), kind, start, end, time_of_day=tod))
+        add_match(m, "rsince", start, end, tod)
 
     # 3. 上周五, 周末, 本周三晚上.
     for m in _RE_WEEKDAY.finditer(text):
@@ -383,10 +385,7 @@ def extract_times(text: str, ref: datetime | date | None = None) -> TimeInfo:
             start, end = _day_bounds(day, None, m.group("wpart"))
             if m.group("wd") == "末":
                 end = datetime.combine(day + timedelta(days=1), time(23, 59))
-        kind = "range" if m.group("wsince") and m.group("wsince") != "后" else "point"
-        if kind == "range":
-            end = ref
-        add(TimeMention(m.group().strip(), m.start(), m.end(), kind, start, end))
+        add_match(m, "wsince", start, end)
 
     # 4. 3月份, 去年, 上个月 (+ 起/以来).
     for m in _RE_MONTH.finditer(text):
@@ -404,29 +403,20 @@ def extract_times(text: str, ref: datetime | date | None = None) -> TimeInfo:
         if year is not None:
             start = datetime(year, month, 1)
             end = datetime(year + (month == 12), month % 12 + 1, 1) - timedelta(minutes=1)
-        kind = "point"
-        if m.group("msince") and m.group("msince") != "后":
-            kind, end = "range", ref
-        add(TimeMention(m.group().strip(), m.start(), m.end(), kind, start, end))
+        add_match(m, "msince", start, end)
     for m in _RE_YEAR.finditer(text):
         if not free(m.start(), m.end()):
             continue
         y = int(m.group("yonly"))
         start, end = datetime(y, 1, 1), datetime(y, 12, 31, 23, 59)
-        kind = "point"
-        if m.group("ysince") and m.group("ysince") != "后":
-            kind, end = "range", ref
-        add(TimeMention(m.group().strip(), m.start(), m.end(), kind, start, end))
+        add_match(m, "ysince", start, end)
     for m in _RE_RELMONTH.finditer(text):
         if not free(m.start(), m.end()):
             continue
         start = end = None
         if ref is not None:
             start, end = _rel_month(m.group("relm"), ref)
-        kind = "point"
-        if m.group("rmsince") and m.group("rmsince") != "后":
-            kind, end = "range", ref
-        add(TimeMention(m.group().strip(), m.start(), m.end(), kind, start, end))
+        add_match(m, "rmsince", start, end)
 
     # 5. Recurring: 每天凌晨两点, 天天, 经常 (before durations: 每天 is not "one day").
     for m in _RE_RECUR.finditer(text):

@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from forecasting.alerts import run_alerts
+from forecasting.asof import resolve_as_of
+from forecasting.outlook import daily_forecast
+from forecasting.sources import SignalSource, signal_source
+from forecasting.summary import DecisionSummary, decision_summary
 from nlp.pii import mask_pii
+
+if TYPE_CHECKING:
+    from events.store import EventStore
+    from forecasting.forecaster import Forecaster
+    from forecasting.survival import SurvivalModel
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +47,7 @@ class Briefing:
     period: str
     start: pd.Timestamp  # first day of the period
     end: pd.Timestamp  # the as-of day (last day of the period)
-    summary: Any  # forecasting.summary.DecisionSummary
+    summary: DecisionSummary
     # Rows: name, start, end, calls (the period first, then what it is compared with).
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     # Daily: date, calls (observed, NaN after as-of), expected, lower, upper (NaN where none).
@@ -57,9 +67,9 @@ class Briefing:
 
 
 def build_briefing(
-    store: Any,
-    forecaster: Any = None,
-    survival: Any = None,
+    store: EventStore | None,
+    forecaster: Forecaster | None = None,
+    survival: SurvivalModel | None = None,
     *,
     as_of: str | pd.Timestamp | None = None,
     period: Period = "day",
@@ -67,22 +77,19 @@ def build_briefing(
     cases: pd.DataFrame | None = None,
 ) -> Briefing:
     """The briefing for the ``period`` ending on the as-of day (default: the latest complaint)."""
-    from forecasting.summary import decision_summary
-
     if period not in PERIOD_DAYS:
         raise ValueError(f"period must be 'day' or 'week', got {period!r}")
     if top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
     days = PERIOD_DAYS[period]
+    source = signal_source(store) if store is not None else None
     summary = decision_summary(
-        store, forecaster, survival, top=top, as_of=as_of, window_days=days, cases=cases
+        source, forecaster, survival, top=top, as_of=as_of, window_days=days, cases=cases
     )
     if not summary.as_of:
         raise ValueError("no as-of day: give --as-of or load complaints into the store")
     ts = pd.Timestamp(summary.as_of)
     if as_of is not None:  # keep the seconds of "end of day" that the summary rounds to minutes
-        from forecasting.asof import resolve_as_of
-
         ts = resolve_as_of(as_of)[0]
     end = ts.normalize()
     start = end - pd.Timedelta(days=days - 1)
@@ -95,20 +102,20 @@ def build_briefing(
         summary=summary,
         notes=list(summary.notes),
     )
-    signals = _signals(store, end)
+    signals = _signals(source, end)
     out.comparisons = _comparisons(signals, start, end, period)
     out.by_category = _by_category(signals, start, end, days)
-    out.volume, out.expected_period = _volume(signals, forecaster, store, start, end, out.notes)
-    out.hot = _with_examples(store, summary.hot, ts)
-    out.alerts_opened, out.alerts_closed = _alert_changes(store, forecaster, start, end, summary.alerts)
-    out.review, out.review_rows = _review_queue(store, start, ts, top)
+    out.volume, out.expected_period = _volume(signals, forecaster, source, start, end, out.notes)
+    out.hot = _with_examples(source, summary.hot, ts)
+    out.alerts_opened, out.alerts_closed = _alert_changes(source, forecaster, start, end, summary.alerts)
+    out.review, out.review_rows = _review_queue(store, source, start, ts, top)
     return out
 
 
-def _signals(store: Any, end: pd.Timestamp) -> pd.DataFrame:
-    if store is None or not hasattr(getattr(store, "signals", None), "read"):
+def _signals(source: SignalSource | None, end: pd.Timestamp) -> pd.DataFrame:
+    if source is None:
         return pd.DataFrame(columns=["date", "category", "district", "calls"])
-    frame = store.signals.read(end=f"{end:%Y-%m-%d}")
+    frame = source.signals.read(end=f"{end:%Y-%m-%d}")
     if frame is None or len(frame) == 0:
         return pd.DataFrame(columns=["date", "category", "district", "calls"])
     frame = frame.copy()
@@ -154,33 +161,10 @@ def _by_category(signals: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, 
     return frame.sort_values(["calls", "category"], ascending=[False, True]).reset_index(drop=True)[cols]
 
 
-def daily_forecast(
-    forecaster: Any, store: Any, day: pd.Timestamp, days: int, notes: list[str] | None = None
-) -> pd.DataFrame:
-    """Daily forecast of the total for the ``days`` after ``day``, from the same history
-    as :func:`forecasting.summary.outlook` (:func:`forecasting.summary.forecast_history`), so
-    that the next-week total is the summary's. Columns: date, expected, lower, upper."""
-    from forecasting.summary import forecast_history
-
-    cfg = forecaster.config
-    history, end = forecast_history(forecaster, store, day, notes)
-    gap = int((day - end).days)
-    fc = forecaster.forecast_series("total", gap + days, history=history).iloc[gap:]
-    level = round(cfg.intervals[0] * 100)
-    return pd.DataFrame(
-        {
-            "date": pd.to_datetime(fc["date"]).to_numpy(),
-            "expected": fc["mean"].astype(float).to_numpy(),
-            "lower": fc[f"lower_{level}"].astype(float).to_numpy(),
-            "upper": fc[f"upper_{level}"].astype(float).to_numpy(),
-        }
-    )
-
-
 def _volume(
     signals: pd.DataFrame,
-    forecaster: Any,
-    store: Any,
+    forecaster: Forecaster | None,
+    source: SignalSource | None,
     start: pd.Timestamp,
     end: pd.Timestamp,
     notes: list[str],
@@ -200,14 +184,14 @@ def _volume(
         return frame.assign(expected=float("nan"), lower=float("nan"), upper=float("nan")), None
     parts = []
     try:
-        back = daily_forecast(forecaster, store, start - pd.Timedelta(days=1), int((end - start).days) + 1)
+        back = daily_forecast(forecaster, source, start - pd.Timedelta(days=1), int((end - start).days) + 1)
         expected_period = float(back["expected"].sum())
         parts.append(back)
     except Exception as exc:  # a briefing reports what it can
         logger.warning("report: expected volume for the period unavailable: %s", exc)
         notes.append(f"expected volume for the period unavailable: {exc}")
     try:
-        parts.append(daily_forecast(forecaster, store, end, forecaster.config.horizon, notes))
+        parts.append(daily_forecast(forecaster, source, end, forecaster.config.horizon, notes))
     except Exception as exc:
         logger.warning("report: forecast unavailable: %s", exc)
     if parts:
@@ -216,14 +200,16 @@ def _volume(
     return frame, expected_period
 
 
-def _with_examples(store: Any, hot: list[dict[str, Any]], as_of: pd.Timestamp) -> list[dict[str, Any]]:
+def _with_examples(
+    source: SignalSource | None, hot: list[dict[str, Any]], as_of: pd.Timestamp
+) -> list[dict[str, Any]]:
     """The summary's hot issues with up to two (masked) complaints filed by as-of, latest first."""
     out = [dict(h) for h in hot]
-    if not out or store is None:
+    if not out or source is None or source.incidents is None or source.complaints is None:
         return out
     try:
-        members = store.incidents.read_members([h["incident_id"] for h in out])
-        comp = store.complaints.read([str(i) for i in members["complaint_id"].unique()])
+        members = source.incidents.read_members([h["incident_id"] for h in out])
+        comp = source.complaints.read([str(i) for i in members["complaint_id"].unique()])
     except Exception as exc:
         logger.warning("report: examples unavailable: %s", exc)
         return out
@@ -248,24 +234,28 @@ def _example(title: Any, text: Any) -> str:
 
 
 def _alert_changes(
-    store: Any, forecaster: Any, start: pd.Timestamp, end: pd.Timestamp, top_alerts: list[dict[str, Any]]
+    source: SignalSource | None,
+    forecaster: Forecaster | None,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    top_alerts: list[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Alerts opened in the period (first seen in it) and closed in it (its first day without
     the alert is in the period: last seen from the day before the period to the day before
     as-of). Stored alerts are used; when none is
     stored for these days they are detected now without writing, as the summary does. Opened
     alerts are listed in the summary's order (best score first), all of them, not its top."""
-    if store is None:
+    if source is None:
         return [], []
     span = int((end - start).days) + 1
     since = start - pd.Timedelta(days=span)
     try:
-        recs = _alert_records(store.alerts.read(since=f"{since:%Y-%m-%d}", limit=None))
-        recs = [a for a in recs if a["date"] <= end]
-        if not recs and hasattr(getattr(store, "signals", None), "read"):
-            from forecasting.alerts import run_alerts
-
-            detected = run_alerts(store, forecaster, date=end, days=2 * span, write=False)
+        stored = (
+            source.alerts.read(since=f"{since:%Y-%m-%d}", limit=None) if source.alerts is not None else None
+        )
+        recs = [a for a in _alert_records(stored) if a["date"] <= end]
+        if not recs:
+            detected = run_alerts(source, forecaster, date=end, days=2 * span, write=False)
             recs = _alert_records(pd.DataFrame([a.to_record() for a in detected]))
     except Exception as exc:
         logger.warning("report: alerts unavailable: %s", exc)
@@ -311,15 +301,14 @@ def _alert_records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 
 def _review_queue(
-    store: Any, start: pd.Timestamp, as_of: pd.Timestamp, top: int
+    store: EventStore | None, source: SignalSource | None, start: pd.Timestamp, as_of: pd.Timestamp, top: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Complaints of the period whose latest prediction needs review (below the model's
     per-class threshold), and the least confident of them."""
     info: dict[str, Any] = {"n_complaints": 0, "n_predicted": 0, "n_review": 0}
-    complaints = getattr(store, "complaints", None)
-    if store is None or not (hasattr(complaints, "read") and hasattr(complaints, "read_predictions")):
+    if store is None or source is None or source.complaints is None:
         return info, []
-    comp = store.complaints.read(since=start.to_pydatetime(), until=as_of.to_pydatetime())
+    comp = source.complaints.read(since=start.to_pydatetime(), until=as_of.to_pydatetime())
     info["n_complaints"] = len(comp)
     if len(comp) == 0:
         return info, []

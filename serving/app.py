@@ -4,7 +4,8 @@ The app owns, in ``app.state``: ``settings``, ``metrics`` (its own Prometheus re
 ``engine`` (the :class:`nlp.engine.InferenceEngine` in service, or ``None``), ``batcher`` (the
 :class:`serving.batcher.MicroBatcher` feeding it), ``store`` (``events.store.EventStore`` or
 ``None``), ``forecaster`` and ``survival`` (loaded models or ``None``). The lifespan loads them on
-start-up and stops the batcher cleanly (queued requests finish) on shutdown.
+start-up and stops the batcher cleanly (queued requests finish) on shutdown. Routes get them
+through the typed dependencies of :mod:`serving.deps`, never from ``app.state`` themselves.
 
 Run it with ``hotline serve`` or ``uvicorn serving.app:app_from_env --factory``.
 """
@@ -18,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Depends, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -28,6 +29,16 @@ from serving.errors import envelope, install_error_handlers
 from serving.metrics import Metrics
 from serving.routers import require_api_key
 from serving.settings import Settings
+from serving.version import service_version
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from events.store import EventStore
+    from forecasting.forecaster import Forecaster
+    from forecasting.survival import SurvivalModel
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +46,6 @@ logger = logging.getLogger(__name__)
 # Routers built by other areas; included when their module exists.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service (nothing is loaded until the lifespan starts)."""
-    from hotline import __version__
     from nlp.engine import EngineConfig
     from serving.routers import admin, classify, events, forecast, health
 
@@ -52,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="hotline",
-        version=__version__,
+        version=service_version(),
         description=(
             "Classification of 12345 citizen-hotline complaints, plus event and forecast routes. "
             'Every error is `{"error": ..., "error_type": ...}`. With API keys configured, '
@@ -257,7 +267,7 @@ async def _startup(app: FastAPI) -> None:
     )
 
 
-def _start_warmup(store: Any, forecaster: Any) -> threading.Thread | None:
+def _start_warmup(store: EventStore | None, forecaster: Forecaster | None) -> threading.Thread | None:
     """Fill the dashboard's caches in the background, so that its first request is fast.
 
     Building the series from the store's signals and forecasting every series of the overview
@@ -268,11 +278,12 @@ def _start_warmup(store: Any, forecaster: Any) -> threading.Thread | None:
         return None
 
     def run() -> None:
+        from forecasting.sources import signal_source
         from serving.dashboard import data
 
         t0 = time.perf_counter()
         try:
-            data.warm(store, forecaster)
+            data.warm(signal_source(store) if store is not None else None, forecaster)
         except Exception:  # a failed warm-up only means a slower first page
             logger.warning("dashboard warm-up failed", exc_info=True)
             return
@@ -296,7 +307,7 @@ async def _shutdown(app: FastAPI) -> None:
     logger.info("service stopped")
 
 
-def _load_store(url: str | None) -> Any:
+def _load_store(url: str | None) -> EventStore | None:
     if not url:
         return None
     from events.store import EventStore
@@ -306,19 +317,19 @@ def _load_store(url: str | None) -> Any:
 
 # Imported on use: statsmodels and lifelines add seconds to start-up for a service that may not
 # serve forecasts at all.
-def _load_forecaster(directory: Any) -> Any:
+def _load_forecaster(directory: Path) -> Forecaster:
     from forecasting.forecaster import load_forecaster
 
     return load_forecaster(directory)
 
 
-def _load_survival(directory: Any) -> Any:
+def _load_survival(directory: Path) -> SurvivalModel:
     from forecasting.survival import load_survival
 
     return load_survival(directory)
 
 
-def _load_dir(what: str, directory: Any, loader: Callable[[Any], Any]) -> Any:
+def _load_dir(what: str, directory: Path | None, loader: Callable[[Path], T]) -> T | None:
     if directory is None:
         return None
     try:

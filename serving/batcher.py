@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from serving.errors import ModelNotReady, Overloaded
+from serving.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class MicroBatcher:
         max_batch_size: int = 32,
         max_wait_ms: float = 5.0,
         max_queue: int = 4096,
-        metrics: Any = None,
+        metrics: Metrics | None = None,
         predict: Callable[[Any, list[str]], list[Any]] | None = None,
     ) -> None:
         if max_batch_size < 1:

@@ -7,18 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.alerts import (
-    Alert,
-    Hit,
-    _nb_interval,
-    burst_baseline,
-    coherent_complaints,
-    detect_alerts,
-    keep_coherent,
-    merge_hits,
-    run_alerts,
-)
+from forecasting.alert_detect import burst_baseline, detect_alerts, merge_hits, nb_interval
+from forecasting.alert_evidence import coherent_complaints, keep_coherent
+from forecasting.alert_records import Alert, Hit
+from forecasting.alerts import run_alerts
 from forecasting.config import AlertConfig
+from forecasting.sources import signal_source
 from tests.test_forecast_common import make_signals
 
 START = pd.Timestamp("2025-03-03")
@@ -37,13 +31,13 @@ def test_sparse_series_with_history_gets_its_own_level_not_zero() -> None:
     hist[-3:] = [3, 2, 2]
     offday = np.zeros(42, dtype=bool)  # every day a working day: one day type
     mean, var = burst_baseline(hist, offday, False, config)
-    _, hi = _nb_interval(mean, var, config.interval)
+    _, hi = nb_interval(mean, var, config.interval)
     assert mean >= 0.5 and hi >= 2
     # and a series that only ever had a call now and then expects its long-run rate, not 1/28
     rare = np.zeros(42)
     rare[::6] = 1
     mean, var = burst_baseline(rare, offday, False, config)
-    assert mean >= 0.9 * rare.mean() and _nb_interval(mean, var, config.interval)[1] >= 1
+    assert mean >= 0.9 * rare.mean() and nb_interval(mean, var, config.interval)[1] >= 1
 
 
 def test_unknown_district_series_never_alerts_but_its_category_may() -> None:
@@ -127,6 +121,9 @@ class _Complaints:
     def read_predictions(self, ids=None) -> pd.DataFrame:
         return pd.DataFrame(columns=["complaint_id", "label"])
 
+    def read_events(self, ids=None) -> pd.DataFrame:
+        return pd.DataFrame(columns=["complaint_id", "category", "district"])
+
     def read(self, ids=None, *, since=None, until=None) -> pd.DataFrame:
         c = self.c
         if since is not None:
@@ -146,6 +143,10 @@ class _Incidents:
         )
         g = g[g["n"] >= min_complaints].reset_index()
         return g[g["incident_id"].isin(ids)] if ids is not None else g
+
+    def read_members(self, incident_ids=None) -> pd.DataFrame:
+        m = self.c if incident_ids is None else self.c[self.c["incident_id"].isin(incident_ids)]
+        return m.rename(columns={"id": "complaint_id"})[["incident_id", "complaint_id"]]
 
     def members_detail(self, incident_ids) -> pd.DataFrame:
         m = self.c[self.c["incident_id"].isin(incident_ids)]
@@ -211,7 +212,7 @@ def store_alerts() -> tuple[ComplaintStore, list]:
     store = ComplaintStore(_complaints())
     config = AlertConfig(levels=("category", "district", "category_district"))
     end = START + pd.Timedelta(days=99)
-    return store, run_alerts(store, date=end, days=15, config=config, write=False)
+    return store, run_alerts(signal_source(store), date=end, days=15, config=config, write=False)
 
 
 def test_an_incident_over_three_series_keys_is_one_alert(store_alerts) -> None:
@@ -313,7 +314,9 @@ def busy_alerts() -> list:
     pytest.importorskip("jieba")
     store = ComplaintStore(_busy_day_complaints())
     config = AlertConfig(levels=("category",))
-    return run_alerts(store, date=START + pd.Timedelta(days=89), days=30, config=config, write=False)
+    return run_alerts(
+        signal_source(store), date=START + pd.Timedelta(days=89), days=30, config=config, write=False
+    )
 
 
 def test_busy_day_of_unrelated_complaints_raises_no_category_alert(busy_alerts) -> None:

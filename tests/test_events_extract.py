@@ -9,14 +9,9 @@ import pytest
 
 from common.errors import InputFileError
 from nlp.events import EVENT_COLUMNS, EventExtractor, events_for_texts, extract_event
-from nlp.location import (
-    Gazetteer,
-    LocationExtractor,
-    anchors_match,
-    load_gazetteer,
-    normalize_place,
-    same_place,
-)
+from nlp.places.extract import LocationExtractor, same_place
+from nlp.places.gazetteer import Gazetteer, load_gazetteer
+from nlp.places.normalize import anchors_match, normalize_place
 from nlp.timeexpr import cn_to_int, extract_times
 from nlp.urgency import assess_urgency
 

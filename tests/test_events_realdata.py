@@ -14,7 +14,9 @@ import pytest
 from events.config import GroupingConfig
 from events.grouping import IncidentGrouper
 from nlp.events import EventExtractor
-from nlp.location import LocationExtractor, anchors_match, load_gazetteer, normalize_place
+from nlp.places.extract import LocationExtractor
+from nlp.places.gazetteer import load_gazetteer
+from nlp.places.normalize import anchors_match, normalize_place
 from tests.conftest import shared_dataset
 
 DATA = Path(__file__).resolve().parents[1] / "bench" / "data"

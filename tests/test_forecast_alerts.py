@@ -6,10 +6,13 @@ import pandas as pd
 import pytest
 
 from common.errors import ConfigError
-from forecasting.alerts import Alert, detect_alerts, run_alerts
+from forecasting.alert_detect import detect_alerts
+from forecasting.alert_records import Alert
+from forecasting.alerts import run_alerts
 from forecasting.config import AlertConfig
 from forecasting.errors import SignalsError
 from forecasting.forecaster import Forecaster
+from forecasting.sources import signal_source
 from tests.test_forecast_common import WEEKLY, make_signals, small_config
 
 
@@ -67,7 +70,7 @@ def test_surge_detected_day_by_day_keeps_one_id_and_is_not_double_counted() -> N
     store = FakeStore(sig)
     seen = []
     for d in dates[79:86]:
-        run_alerts(store, date=d)
+        run_alerts(signal_source(store), date=d)
         seen.append(d)
     rows = store.alerts.read(limit=None)
     assert len(rows) == 1
@@ -75,7 +78,7 @@ def test_surge_detected_day_by_day_keeps_one_id_and_is_not_double_counted() -> N
     assert (row["first_seen"], row["last_seen"]) == (dates[80], dates[82])
     once = detect_alerts(sig, date=dates[85], days=10)[0]
     assert row["size"] == pytest.approx(once.size)  # re-runs recompute, never add up
-    run_alerts(store, date=dates[82])
+    run_alerts(signal_source(store), date=dates[82])
     assert len(store.alerts.read(limit=None)) == 1 and store.alerts.read().iloc[0]["size"] == pytest.approx(
         once.size
     )
@@ -96,12 +99,12 @@ def test_alerts_stored_through_the_event_store_api(tmp_path) -> None:
     )
     with store_mod.EventStore(tmp_path / "events.db") as st:
         st.signals.replace(sig)
-        found = run_alerts(st, date=dates[83], days=5)
+        found = run_alerts(signal_source(st), date=dates[83], days=5)
         assert len(found) == 1
         stored = st.alerts.read()
         assert len(stored) == 1 and stored.iloc[0]["alert_id"] == found[0].alert_id
         assert stored.iloc[0]["series_key"] == "category=供水|district=江北区"
-        run_alerts(st, date=dates[84])
+        run_alerts(signal_source(st), date=dates[84])
         assert len(st.alerts.read(limit=None)) == 1
 
 
@@ -170,24 +173,43 @@ def test_weekend_days_are_compared_with_weekends() -> None:
 
 
 def test_decision_summary_text() -> None:
+    from forecasting.cases import prepare_cases
     from forecasting.config import SurvivalConfig
     from forecasting.summary import decision_summary
-    from forecasting.survival import SurvivalModel, prepare_cases
+    from forecasting.survival import SurvivalModel
     from tests.test_forecast_common import fitted_forecaster
     from tests.test_forecast_survival import EXPORT, exponential_log
 
     sig = planted()
     store = FakeStore(sig)
-    run_alerts(store, date=sorted(sig["date"].unique())[-1], days=20)
+    run_alerts(signal_source(store), date=sorted(sig["date"].unique())[-1], days=20)
     cfg = SurvivalConfig(unit="hours", covariates=("category",), min_level_count=5)
     survival = SurvivalModel.fit(
         prepare_cases(exponential_log(n=300, seed=1), cfg, analysis_date=EXPORT), cfg
     )
     # The planted surge opened within the last 20 days: alerts are those opened in the window.
-    summary = decision_summary(store, fitted_forecaster(), survival, top=3, window_days=20)
+    summary = decision_summary(signal_source(store), fitted_forecaster(), survival, top=3, window_days=20)
     text = summary.to_text()
     assert "category=供水|district=江北区" in text and "Next days" in text
     assert 1 <= len(summary.at_risk) <= 3 and summary.outlook[0]["series"] == "total"
     assert any("read_hot" in n for n in summary.notes)  # the fake store has no hot issues
     empty = decision_summary(None, None, None).to_text()
     assert "none" in empty and "no forecaster" in empty
+
+
+def test_summary_note_says_what_the_alert_detection_found() -> None:
+    from forecasting.summary import decision_summary
+
+    # No alerts stored, a surge in the window: detected now and said to be unstored.
+    sig = planted()
+    found = decision_summary(signal_source(FakeStore(sig)), None, None, window_days=20)
+    assert [a["series_key"] for a in found.alerts] == ["category=供水|district=江北区"]
+    note = next(n for n in found.notes if n.startswith("no alert stored"))
+    assert "1 detected now, not stored (run `hotline alerts` to store them)" in note
+    # An alerts run that stored nothing (no surge): the note says none was found, not "not stored".
+    quiet = FakeStore(make_signals(90, seed=0, cells=(("供水", "江北区", 4.0), ("交通", "渝中区", 3.0))))
+    assert run_alerts(signal_source(quiet), days=20) == [] and quiet.alerts.rows == {}
+    summary = decision_summary(signal_source(quiet), None, None, window_days=20)
+    assert summary.alerts == []
+    assert any(n.endswith(": none detected now either") for n in summary.notes)
+    assert not any("not stored" in n for n in summary.notes)

@@ -199,3 +199,22 @@ def test_survival_fit_takes_the_category_from_a_classifier(tmp_path) -> None:
     medians = [line for line in result.output.splitlines() if "median time to reply" in line]
     assert medians and all(any(lab in line for lab in [*LABELS, "other", "all"]) for line in medians)
     assert not any("供水" in line or "交通" in line for line in medians)
+
+
+def test_forecast_predict_as_of_forecasts_the_days_after_it_and_says_so(fitted_dir, tmp_path) -> None:
+    out = tmp_path / "fc.csv"
+    args = ["forecast", "predict", "--model", fitted_dir, "--horizon", "3", "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "(end of the forecaster's data)" in result.output
+    default = pd.read_csv(out)
+    day = pd.Timestamp(default["date"].min()) - pd.Timedelta(days=20)
+    result = runner.invoke(app, [*args, "--as-of", f"{day:%Y-%m-%d}"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert f"as of {day:%Y-%m-%d} 23:59 (given)" in result.output
+    table = pd.read_csv(out)
+    dates = sorted(table["date"].unique())
+    after = [f"{day + pd.Timedelta(days=k):%Y-%m-%d}" for k in (1, 2, 3)]
+    assert dates == after and table.groupby("series").size().eq(3).all()
+    # From the history up to that day: not the forecast of the days after the training end.
+    assert dates[0] < default["date"].min()

@@ -7,8 +7,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from forecasting.cases import prepare_cases
 from forecasting.config import SurvivalConfig
-from forecasting.survival import SurvivalModel, prepare_cases
+from forecasting.survival import SurvivalModel
 from serving.routers.forecast import router
 from tests.test_forecast_common import fitted_forecaster
 from tests.test_forecast_survival import EXPORT, exponential_log

@@ -14,9 +14,13 @@ import pandas as pd
 import pytest
 
 from forecasting import forecaster as forecaster_module
+from forecasting.asof import resolve
 from forecasting.forecaster import Forecaster
 from forecasting.heads import HEAD_CLASSES, ETSHead
+from forecasting.history import series_values
+from forecasting.outlook import Forecasts
 from forecasting.signals import SeriesSet
+from forecasting.sources import change_token, signal_source
 from tests.test_forecast_common import fitted_forecaster, small_config
 
 LABELS = {"actual": "a", "expected": "e", "forecast": "f", "calls": "c"}
@@ -148,16 +152,14 @@ def test_ets_forecast_skips_the_parameter_covariance_with_identical_intervals(
 def _overview(fc: Forecaster, day: str) -> tuple[Any, Any]:
     from serving.dashboard import data
 
-    at = data.resolve(day, None, fc)
-    fcs = data.Forecasts(fc, data.series_values(None, fc, at.day))
+    at = resolve(day, None, fc)
+    fcs = Forecasts(fc, series_values(None, fc, at.day))
     return data.volume_table(fcs, at), data.series_figure(fcs, "total", at, LABELS)
 
 
 def test_overview_numbers_are_the_same_cold_warm_and_uncached(
     fitted: Forecaster, spy: Counter[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from serving.dashboard import data
-
     day = f"{fitted.end_date:%Y-%m-%d}"
     fc = _fresh(fitted)
     cold = _overview(fc, day)
@@ -165,8 +167,7 @@ def test_overview_numbers_are_the_same_cold_warm_and_uncached(
     spy.clear()
     warm = _overview(fc, day)
     assert sum(spy.values()) == 0  # the second overview forecasts nothing
-    monkeypatch.setattr(forecaster_module, "FORECAST_CACHE_SIZE", 0)
-    monkeypatch.setattr(data, "CACHE_SIZE", 0)
+    monkeypatch.setattr(forecaster_module, "FORECAST_CACHE_SIZE", 0)  # the one cache keeps nothing
     reference = _overview(_fresh(fitted), day)
     assert cold == warm == reference
     assert cold[0] and all(r["week_expected"] for r in cold[0])
@@ -202,27 +203,25 @@ class _Store:
 
 
 def test_series_are_built_once_until_the_store_changes() -> None:
-    from serving.dashboard import data
     from tests.test_forecast_common import make_signals
 
     sig = make_signals(30, seed=4)
     store = _Store(sig)
     day = pd.Timestamp(sig["date"].max())
-    first = data.series_values(store, None, day)
-    assert data.series_values(store, None, day) is first and store.reads == 1
+    first = series_values(signal_source(store), None, day)
+    assert series_values(signal_source(store), None, day) is first and store.reads == 1
     store.frame = pd.concat([sig, sig.tail(1).assign(date=f"{day + pd.Timedelta(days=1):%Y-%m-%d}")])
-    data.series_values(store, None, day)
+    series_values(signal_source(store), None, day)
     assert store.reads == 2
 
 
 def test_change_token_of_a_real_store_is_one_query_and_follows_signals(tmp_path) -> None:
     from events.store import EventStore
-    from serving.dashboard import data
     from tests.test_forecast_common import make_signals
 
     store = EventStore(tmp_path / "events.db")
     try:
-        empty = data.change_token(store)
+        empty = change_token(store)
         sig = make_signals(20, seed=5)
         day = pd.to_datetime(sig["date"])
         sig = sig.assign(
@@ -230,22 +229,21 @@ def test_change_token_of_a_real_store_is_one_query_and_follows_signals(tmp_path)
             is_workday=day.dt.dayofweek < 5, holiday_name="",
         )  # fmt: skip
         store.signals.replace(sig)
-        filled = data.change_token(store)
+        filled = change_token(store)
         assert filled != empty and filled[0] == len(sig)
         store.signals.replace(sig.assign(calls=sig["calls"] + 1))
-        assert data.change_token(store) != filled  # same rows, other counts
+        assert change_token(store) != filled  # same rows, other counts
     finally:
         store.close()
 
 
 def test_default_as_of_reads_the_signals_once_until_the_store_changes() -> None:
-    from serving.dashboard import data
     from tests.test_forecast_common import make_signals
 
     sig = make_signals(30, seed=6)
     store = _Store(sig)
-    first = data.resolve(None, store, None)
-    assert data.resolve(None, store, None) == first and store.reads == 1
+    first = resolve(None, signal_source(store), None)
+    assert resolve(None, signal_source(store), None) == first and store.reads == 1
     later = f"{pd.Timestamp(sig['date'].max()) + pd.Timedelta(days=2):%Y-%m-%d}"
     store.frame = pd.concat([sig, sig.tail(1).assign(date=later, calls=5)])
-    assert data.resolve(None, store, None).date == later and store.reads == 2
+    assert resolve(None, signal_source(store), None).date == later and store.reads == 2

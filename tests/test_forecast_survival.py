@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from common.errors import ConfigError
+from forecasting.cases import keyword_category, prepare_cases, read_cases
 from forecasting.config import SurvivalConfig
 from forecasting.errors import ForecastModelError, SurvivalDataError
-from forecasting.survival import SurvivalModel, keyword_category, prepare_cases, read_cases
+from forecasting.survival import SurvivalModel
 
 EXPORT = pd.Timestamp("2025-05-01")  # when the synthetic log was exported
 

@@ -19,8 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nlp.events import EventExtractor
-from nlp.location import LocationExtractor, load_gazetteer, normalize_place
 from nlp.pii import find_pii, mask_pii, valid_resident_id
+from nlp.places.extract import LocationExtractor
+from nlp.places.gazetteer import load_gazetteer
+from nlp.places.normalize import normalize_place
 from nlp.text import normalize_text
 from nlp.timeexpr import extract_times
 

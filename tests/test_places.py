@@ -17,7 +17,9 @@ from events.pipeline import run_events
 from events.store import EventStore
 from hotline.cli import app
 from nlp.events import EventExtractor
-from nlp.location import LocationExtractor, load_gazetteer, normalize_district
+from nlp.places.extract import LocationExtractor
+from nlp.places.gazetteer import load_gazetteer
+from nlp.places.normalize import normalize_district
 
 DEMO_NAMES = ("澜江", "城南区", "临港区", "江北区", "港城街道")
 
@@ -85,7 +87,7 @@ def test_admin_lookup_is_linear() -> None:
     ex = LocationExtractor(load_gazetteer("default"))
     text = "长沙市岳麓区某某路附近，" * 2000
     t0 = time.perf_counter()
-    ex._hits(text)
+    ex.hits(text)
     assert time.perf_counter() - t0 < 10.0
 
 

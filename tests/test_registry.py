@@ -12,8 +12,9 @@ import pytest
 from common.errors import ConfigError, InputFileError, ModelNotFoundError
 from nlp.classifier import ModelInfo, load_classifier, resolve_model_dir
 from tests.test_train import NEW_PHRASES, PHRASES, tiny_config, write_log
-from training.config import TrainConfig
-from training.retrain import LabelPlan, RetrainConfig, compare, plan_labels, read_mapping, relabel
+from training.comparison import compare
+from training.config import RetrainConfig, TrainConfig
+from training.label_plan import LabelPlan, plan_labels, read_mapping, relabel
 
 
 def test_plan_labels_rename_merge_split_and_new() -> None:
@@ -52,7 +53,7 @@ def test_read_mapping_file(tmp_path: Path) -> None:
 def test_grow_head_keeps_old_rows_and_imprints_new_ones(tiny_bert_dir: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
-    from training.retrain import grow_head
+    from training.warm_start import grow_head
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=4)
     w = model.classifier.weight.detach().numpy().copy()

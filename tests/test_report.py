@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 from events.store import EventStore
 from forecasting.config import ForecastConfig
 from forecasting.forecaster import Forecaster
+from forecasting.sources import signal_source
 from forecasting.summary import decision_summary
 from hotline.cli import app
 from ingest.writers import write_table
 from reports import build_briefing, write_briefing
 from reports.render import labels
-from tests.test_asof import _cal
+from tests.test_asof import fill_store
 from tests.test_forecast_common import make_signals
 
 runner = CliRunner()
@@ -74,12 +75,8 @@ def store(tmp_path_factory) -> Path:
             "needs_review": [True, False, True, True],
         }
     )
+    fill_store(db, sig, rows, members, incidents, alerts)
     with EventStore(db) as st:
-        st.signals.replace(_cal(sig))
-        st.complaints.upsert(pd.DataFrame(rows))
-        st.incidents.upsert_members(pd.DataFrame(members))
-        st.incidents.upsert(pd.DataFrame(incidents))
-        st.alerts.upsert(alerts)
         st.complaints.upsert_predictions(preds)
     return db
 
@@ -95,7 +92,7 @@ def forecaster(store) -> Forecaster:
 def week(store, forecaster):
     with EventStore(store) as st:
         b = build_briefing(st, forecaster, None, as_of=AS_OF, period="week", top=5)
-        s = decision_summary(st, forecaster, None, as_of=AS_OF, window_days=7, top=5)
+        s = decision_summary(signal_source(st), forecaster, None, as_of=AS_OF, window_days=7, top=5)
         sig = st.signals.read()
     return b, s, sig
 
@@ -140,7 +137,7 @@ def test_week_briefing_numbers_are_the_summary_and_the_store(week) -> None:
 def test_day_briefing_compares_the_day_before_and_a_week_before(store) -> None:
     with EventStore(store) as st:
         b = build_briefing(st, None, None, as_of=AS_OF, period="day")
-        s = decision_summary(st, None, None, as_of=AS_OF, window_days=1, top=10)
+        s = decision_summary(signal_source(st), None, None, as_of=AS_OF, window_days=1, top=10)
         sig = st.signals.read()
     assert [c["calls"] for c in b.comparisons] == [
         _calls(sig, AS_OF, AS_OF),
@@ -229,7 +226,7 @@ def test_report_on_a_store_built_from_the_samples(samples_dir, tmp_path) -> None
     assert result.exit_code == 0, result.output + repr(result.exception)
     with EventStore(db) as st:
         b = build_briefing(st, None, None, as_of="2026-07-16", period="week", top=5)
-        s = decision_summary(st, None, None, as_of="2026-07-16", window_days=7, top=5)
+        s = decision_summary(signal_source(st), None, None, as_of="2026-07-16", window_days=7, top=5)
         sig = st.signals.read()
     assert b.calls == _calls(sig, "2026-07-10", "2026-07-16") > 0
     assert [(h["incident_id"], h["n_recent"]) for h in b.hot] == [

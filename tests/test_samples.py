@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from data import DATA_DIR, SAMPLES_DIR, make_samples
+from data.samplegen import places, settings
 from ingest.options import ReaderOptions
 from ingest.readers import read_complaints
 from ingest.rejects import RejectsWriter
@@ -71,7 +72,7 @@ def test_samples_stay_small() -> None:
 
 
 def test_log_columns_and_values(log: pd.DataFrame) -> None:
-    assert list(log.columns) == list(make_samples.COLUMNS)
+    assert list(log.columns) == list(settings.COLUMNS)
     assert 450 <= len(log) <= 550
     assert log["id"].is_unique
     assert log["caller"].str.fullmatch(r"C\d{6}").all()
@@ -210,13 +211,13 @@ def test_gbk_export_decodes_as_gb18030_only() -> None:
     text = raw.decode("gb18030")
     assert raw.decode("gbk") == text
     header = next(csv.reader([text.splitlines()[0]]))
-    assert header == list(make_samples.GBK_HEADERS)
+    assert header == list(settings.GBK_HEADERS)
     assert "\r\n" in text
 
 
 def test_gbk_export_reads_with_chinese_headers(log: pd.DataFrame) -> None:
     frame = read_complaints(SAMPLES_DIR / "complaints_gbk.csv", ReaderOptions(mask=False))
-    assert len(frame) == make_samples.GBK_ROWS
+    assert len(frame) == settings.GBK_ROWS
     source = log.set_index("id").loc[frame["id"]]
     assert list(frame["label"]) == list(source["label"])
     assert list(frame["district"]) == list(source["district"])
@@ -251,7 +252,7 @@ def test_malformed_log_rejects_the_planted_rows(tmp_path: Path, manifest: dict) 
 
 def test_new_labels_and_mapping(log: pd.DataFrame) -> None:
     new = pd.read_csv(SAMPLES_DIR / "new_labels.csv", dtype=str, keep_default_na=False)
-    assert list(new.columns) == list(make_samples.COLUMNS)
+    assert list(new.columns) == list(settings.COLUMNS)
     assert 70 <= len(new) <= 90
     added = set(new["label"]) - set(log["label"])
     mapping = pd.read_csv(SAMPLES_DIR / "label_mapping.csv", dtype=str)
@@ -316,8 +317,8 @@ def test_userdict_parses_and_covers_terms_and_places() -> None:
                  "物业费", "垃圾清运", "共享单车", "流动摊贩", "广场舞", "夜间施工", "化粪池", "二次供水",
                  "电动车充电"):  # fmt: skip
         assert word in entries, word
-    gaz = make_samples.load_gazetteer()
-    missing = [n for n in make_samples.gazetteer_names(gaz) if n not in entries]
+    gaz = places.load_gazetteer()
+    missing = [n for n in places.gazetteer_names(gaz) if n not in entries]
     assert not missing
 
 

@@ -52,8 +52,9 @@ def live_app(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> A
     run_events(write_log(root / "log.csv"), store, config=EventsConfig(gazetteer="none", progress=False))
     store.close()
     fitted_forecaster().save(root / "forecaster")
+    from forecasting.cases import prepare_cases
     from forecasting.config import SurvivalConfig
-    from forecasting.survival import SurvivalModel, prepare_cases
+    from forecasting.survival import SurvivalModel
 
     cfg = SurvivalConfig(
         covariates=("category", "district", "text_length", "urgency", "weekday"), min_level_count=5

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -125,6 +126,21 @@ class TestLogMasking:
         record.text = "身份证" + make_id("11010519491231002")
         line = JSONFormatter().format(record)
         assert "[身份证号]" in line and "11010519491231002" not in line
+
+    def test_json_formatter_masks_inside_lists_dicts_and_objects(self) -> None:
+        class Caller:
+            def __str__(self) -> str:
+                return "来电13712345678"
+
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "batch", None, None)
+        record.texts = ["来电13812345678", {"caller": "13912345678"}]
+        record.who = Caller()
+        record.score = float("nan")
+        line = JSONFormatter().format(record)
+        parsed = json.loads(line)  # valid JSON: NaN is null
+        assert parsed["texts"] == ["来电[手机号]", {"caller": "[手机号]"}]
+        assert parsed["who"] == "来电[手机号]" and parsed["score"] is None
+        assert not any(phone in line for phone in ("13812345678", "13912345678", "13712345678"))
 
 
 def test_pad_aligns_chinese_labels_in_terminal_columns() -> None:

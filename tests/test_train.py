@@ -87,6 +87,45 @@ def test_config_validates_and_round_trips(tmp_path: Path) -> None:
     assert loaded == config and loaded.tfidf_char_ngrams == (1, 3)
 
 
+def test_a_training_config_saved_by_the_dataclass_version_still_loads(tmp_path: Path) -> None:
+    # training_config.json as TrainConfig wrote it before it became a pydantic model
+    saved = {
+        "train_file": "train.csv", "output_dir": "model", "model_type": "transformer", "base_model": "bert",
+        "eval_file": None, "eval_split": 0.2, "columns": {"label": "类别"}, "encoding": None, "name": None,
+        "seed": 42, "max_length": 24, "head_tokens": None, "epochs": 2, "max_steps": None, "batch_size": 8,
+        "eval_batch_size": 16, "gradient_accumulation_steps": 1, "learning_rate": 0.002,
+        "head_learning_rate": None, "weight_decay": 0.01, "warmup_ratio": 0.06, "scheduler": "linear",
+        "max_grad_norm": 1.0, "mixed_precision": "no", "freeze_embeddings": False, "class_weight": "none",
+        "label_smoothing": 0.0, "group_by_length": True, "eval_steps": None, "early_stopping_patience": 2,
+        "checkpoint_steps": None, "keep_checkpoints": 2, "checkpoint_dir": None, "resume_from": None,
+        "tfidf_char_ngrams": [1, 3], "tfidf_word_ngrams": None, "tfidf_max_features": 300000,
+        "tfidf_min_df": 2, "tfidf_classifier": "svm", "tfidf_c_grid": [0.1, 0.3, 1.0, 3.0, 10.0],
+        "fusion_weight_grid": [round(0.05 * i, 2) for i in range(21)], "calibrate": True,
+        "calibration_folds": 5, "target_precision": 0.95, "min_threshold_support": 2, "replay_per_class": 5,
+    }  # fmt: skip
+    text = json.dumps(saved, ensure_ascii=False, indent=2) + "\n"
+    (tmp_path / "training_config.json").write_text(text, encoding="utf-8")
+    config = TrainConfig.load(tmp_path)
+    assert config.tfidf_char_ngrams == (1, 3) and config.columns == {"label": "类别"}
+    assert config.learning_rate == 0.002 and config.resolved_checkpoint_dir == Path("model") / "checkpoints"
+    out = tmp_path / "again"
+    out.mkdir()
+    config.save(out)
+    assert (out / "training_config.json").read_text(encoding="utf-8") == text  # the same file, byte for byte
+
+
+def test_job_configs_describe_every_field_and_name_every_bad_one() -> None:
+    from training.config import RetrainConfig
+
+    for cls in (TrainConfig, RetrainConfig):
+        undescribed = [name for name, f in cls.model_fields.items() if not f.description]
+        assert not undescribed, (cls.__name__, undescribed)
+    with pytest.raises(ConfigError, match=r"holdout: .*; epochs: .*; colour: unknown field"):
+        RetrainConfig(model="m", new_file="n", holdout=0.95, epochs=0, colour="red")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"head_tokens: must be between 0 and max_length - 2"):
+        TrainConfig(train_file="t.csv", output_dir="o", model_type="tfidf", max_length=16, head_tokens=15)
+
+
 def test_split_and_replay_are_stratified_and_seeded() -> None:
     from training.data import replay_sample, stratified_split
 
@@ -140,7 +179,7 @@ def test_eval_file_with_unknown_labels_is_refused(tmp_path: Path) -> None:
 
 
 def test_balanced_class_weights() -> None:
-    from training.trainer import balanced_class_weights
+    from training.model_setup import balanced_class_weights
 
     w = balanced_class_weights([0, 0, 0, 1], 2)
     np.testing.assert_allclose(w, [4 / 6, 2.0])
@@ -148,7 +187,7 @@ def test_balanced_class_weights() -> None:
 
 
 def test_epoch_batch_sampler_is_deterministic_and_complete() -> None:
-    from training.trainer import EpochBatchSampler
+    from training.batches import EpochBatchSampler
 
     lengths = list(range(100))
     s = EpochBatchSampler(lengths, 8, seed=3)
@@ -325,3 +364,107 @@ def test_resume_from_a_folder_without_checkpoints_is_a_clear_error(
     write_log(tmp_path / "train.csv", 6)
     with pytest.raises(ConfigError, match="no checkpoint found"):
         run_training(tiny_config(tmp_path, tiny_bert_dir, resume_from=str(tmp_path)))
+
+
+# -- tokenised data (datasets) -------------------------------------------------------------------
+
+
+def _count_encoding(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Rows tokenised from now on (cache hits tokenise none)."""
+    import training.tokenized as tokenized
+
+    calls: list[int] = []
+    real = tokenized._encode_batch
+
+    def counting(batch: dict[str, list[object]], **kwargs: object) -> dict[str, list[object]]:
+        calls.append(len(batch["text"]))
+        return real(batch, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tokenized, "_encode_batch", counting)
+    return calls
+
+
+def test_tokenised_data_is_cached_on_disk_by_fingerprint(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoTokenizer
+
+    from nlp.transformer import encode_head_tail
+    from training.tokenized import cache_files, prune_cache, tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    texts = [
+        p * (1 + i % 4) for i, p in enumerate(phrase for options in PHRASES.values() for phrase in options)
+    ]
+    frame = pd.DataFrame({"text": texts, "label": [["a", "b", "c"][i % 3] for i in range(len(texts))]})
+    settings = {
+        "labels": ["c", "a", "b"],
+        "max_length": 16,
+        "head_tokens": 4,
+        "cache_dir": tmp_path / "cache",
+    }
+    calls = _count_encoding(monkeypatch)
+    first = tokenize(frame, tokenizer, **settings)
+    assert sum(calls) == len(frame)
+    ids, truncated = encode_head_tail(tokenizer, texts, 16, 4)
+    assert list(first["input_ids"]) == ids and list(first["truncated"]) == truncated
+    assert list(first["length"]) == [len(x) for x in ids]
+    assert list(first["label"]) == [{"c": 0, "a": 1, "b": 2}[v] for v in frame["label"]]
+    files = sorted((tmp_path / "cache").glob("*.arrow"))
+    assert len(files) == 1 and cache_files(first) == files
+    written = files[0].stat().st_mtime_ns
+
+    calls.clear()
+    again = tokenize(frame.copy(), tokenizer, **settings)  # same rows and settings: read, not tokenised
+    assert calls == [] and cache_files(again) == files and files[0].stat().st_mtime_ns == written
+    assert list(again["input_ids"]) == ids
+
+    longer = tokenize(frame, tokenizer, **{**settings, "max_length": 24})  # other settings: another file
+    assert sum(calls) == len(frame) and len(list((tmp_path / "cache").glob("*.arrow"))) == 2
+    assert prune_cache(tmp_path / "cache", keep=[longer]) == files
+    assert list((tmp_path / "cache").glob("*.arrow")) == cache_files(longer)
+
+
+def test_a_second_run_on_the_same_data_reuses_the_tokenised_data(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.pipeline import run_training
+
+    write_log(tmp_path / "train.csv", 6)
+    first = run_training(tiny_config(tmp_path, tiny_bert_dir, epochs=1))
+    cache = tmp_path / "model" / "checkpoints" / "tokenized"
+    files = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.arrow")}
+    assert len(files) == 2  # the training and the evaluation rows
+    calls = _count_encoding(monkeypatch)
+    second = run_training(tiny_config(tmp_path, tiny_bert_dir, epochs=1, learning_rate=1e-3))
+    assert calls == []
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.arrow")} == files
+    assert second.metrics["data"]["train_fingerprint"] == first.metrics["data"]["train_fingerprint"]
+
+
+def test_a_log_streams_into_an_on_disk_dataset_that_trains_like_the_frame(
+    tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.numpy import load_file
+
+    from training.data import load_labelled
+    from training.tokenized import cache_files, log_dataset
+    from training.trainer import train_transformer
+
+    path = write_log(tmp_path / "train.csv", 8)
+    streamed = log_dataset(path, tmp_path / "logs", chunk_rows=5)  # 24 rows read 5 at a time
+    frame = load_labelled(path)
+    pd.testing.assert_frame_equal(streamed.to_pandas(), frame, check_dtype=False)
+    assert cache_files(streamed) and all(tmp_path / "logs" in p.parents for p in cache_files(streamed))
+    assert "13812345678" not in "".join(streamed["text"])  # masked on reading, like load_labelled
+    assert cache_files(log_dataset(path, tmp_path / "logs", chunk_rows=5)) == cache_files(streamed)
+
+    labels = sorted(PHRASES)
+    evaluation = frame.iloc[:6]
+    weights = {}
+    for name, rows in (("frame", frame), ("stream", streamed)):
+        config = tiny_config(tmp_path, tiny_bert_dir, output_dir=str(tmp_path / name), epochs=1)
+        result = train_transformer(config, rows, evaluation, labels)
+        weights[name] = load_file(str(result.last_dir / "model.safetensors"))
+    for key, value in weights["frame"].items():
+        np.testing.assert_array_equal(value, weights["stream"][key], err_msg=key)

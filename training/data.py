@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputFileError
+from common.files import atomic_open
 from ingest.options import ColumnMap, ReaderOptions
 from ingest.readers import read_complaints
 from nlp.text import join_title_text
@@ -130,13 +131,14 @@ def replay_sample(frame: pd.DataFrame, per_class: int, seed: int) -> pd.DataFram
 
 
 def save_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``id, text, label, row`` (masked text only) as Parquet."""
+    """Write ``id, text, label, row`` (masked text only) as Parquet, atomically."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame = frame[list(FRAME_COLUMNS)].copy()
     frame["id"] = frame["id"].astype(str)
     frame["row"] = frame["row"].astype("int64")
-    frame.to_parquet(out, index=False)
+    with atomic_open(out, "wb") as fh:
+        frame.to_parquet(fh, index=False)
     return out
 
 

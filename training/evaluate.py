@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.files import atomic_write_json, atomic_write_text
 from nlp.classifier import ModelInfo, softmax
 from nlp.pii import mask_pii
 from training.calibration import expected_calibration_error, nll, reliability_bins
@@ -136,8 +136,18 @@ def evaluate_model(
     return evaluate_predictions(frame, logits, clf.info, model=str(directory), data=str(data_file))
 
 
-def _fmt(x: Any, digits: int = 4) -> str:
+METRIC_KEYS = ("accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "top3_accuracy")
+
+
+def fmt_value(x: Any, digits: int = 4) -> str:
+    """A number for a Markdown table: floats rounded, ``None`` as a dash."""
     return "–" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def metric_table(values: dict[str, Any]) -> list[str]:
+    """The headline metrics present in ``values`` as the rows of a Markdown table."""
+    rows = [f"| {key} | {fmt_value(values[key])} |" for key in METRIC_KEYS if key in values]
+    return ["| metric | value |", "| --- | --- |", *rows]
 
 
 def write_report(
@@ -199,12 +209,8 @@ def write_report(
     write_csv(mask_columns(report.misclassified), files["misclassified"], formula_guard=formula_guard)
     report.figures.update({k: v.name for k, v in files.items() if v.suffix == ".png"})
 
-    files["json"] = out / "report.json"
-    files["json"].write_text(
-        json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
-    files["markdown"] = out / "report.md"
-    files["markdown"].write_text(render_markdown(report), encoding="utf-8")
+    files["json"] = atomic_write_json(out / "report.json", report.to_dict())
+    files["markdown"] = atomic_write_text(out / "report.md", render_markdown(report))
     return files
 
 
@@ -216,15 +222,11 @@ def render_markdown(report: EvaluationReport) -> str:
         f"- model: `{report.model}` ({report.info.model_type}, version {report.info.version or '–'})",
         f"- data: `{report.data or 'evaluation split'}`, {m['n']} rows",
         "",
-        "| metric | value |",
-        "| --- | --- |",
+        *metric_table(m),
     ]
-    for key in ("accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "top3_accuracy"):
-        if key in m:
-            lines.append(f"| {key} | {_fmt(m[key])} |")
     lines.append(
-        f"| ECE (calibrated, T = {cal['temperature']:.3f}) | {_fmt(cal['ece'])} |\n"
-        f"| ECE (uncalibrated, T = 1) | {_fmt(cal['ece_uncalibrated'])} |"
+        f"| ECE (calibrated, T = {cal['temperature']:.3f}) | {fmt_value(cal['ece'])} |\n"
+        f"| ECE (uncalibrated, T = 1) | {fmt_value(cal['ece_uncalibrated'])} |"
     )
     if "nll" in cal:
         lines.append(
@@ -238,7 +240,7 @@ def render_markdown(report: EvaluationReport) -> str:
         t = report.info.thresholds.get(label)
         lines.append(
             f"| {i} | {label} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | "
-            f"{row['support']} | {_fmt(t, 3)} |"
+            f"{row['support']} | {fmt_value(t, 3)} |"
         )
     labels = m["confusion"]["labels"]
     lines += [
@@ -265,7 +267,7 @@ def render_markdown(report: EvaluationReport) -> str:
     ]
     for r in report.coverage:
         lines.append(
-            f"| {r['threshold']} | {r['coverage']:.3f} | {_fmt(r['accuracy'])} | {r['accepted']} | {r['review']} |"
+            f"| {r['threshold']} | {r['coverage']:.3f} | {fmt_value(r['accuracy'])} | {r['accepted']} | {r['review']} |"
         )
     lines += [
         "",

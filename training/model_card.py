@@ -6,11 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from common.files import atomic_write_text
 from nlp.classifier import ModelInfo
-
-
-def _f(x: Any) -> str:
-    return f"{x:.4f}" if isinstance(x, float) else "–" if x is None else str(x)
+from training.evaluate import fmt_value as _f
+from training.evaluate import metric_table
 
 
 def render_model_card(info: ModelInfo, metrics: dict[str, Any], config: dict[str, Any]) -> str:
@@ -62,12 +61,8 @@ def render_model_card(info: ModelInfo, metrics: dict[str, Any], config: dict[str
         "",
         "## Metrics (evaluation split)",
         "",
-        "| metric | value |",
-        "| --- | --- |",
+        *metric_table(ev),
     ]
-    for key in ("accuracy", "macro_f1", "weighted_f1", "top2_accuracy", "top3_accuracy"):
-        if key in ev:
-            lines.append(f"| {key} | {_f(ev[key])} |")
     if cal:
         lines.append(f"| temperature | {_f(cal.get('temperature'))} |")
         lines.append(
@@ -170,5 +165,5 @@ def write_model_card(
     directory: str | os.PathLike[str], info: ModelInfo, metrics: dict[str, Any], config: dict[str, Any]
 ) -> Path:
     path = Path(directory) / "README.md"
-    path.write_text(render_model_card(info, metrics, config), encoding="utf-8")
+    atomic_write_text(path, render_model_card(info, metrics, config))
     return path

@@ -16,12 +16,12 @@ Output directory (``-o DIR``), the *best* model, ready to serve::
       eval_report/            `hotline evaluate`'s report on the evaluation split
       checkpoints/            transformer only: best/ (best weights, save_pretrained),
                               last/ (accelerate state at the end: `--resume-from DIR/checkpoints/last`
-                              continues training), step-N/ (periodic states, the newest kept)
+                              continues training), step-N/ (periodic states, the newest kept),
+                              tokenized/ (the tokenised data, reused by a run on the same data)
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputFileError
+from common.files import atomic_write_json
 from nlp.classifier import ModelInfo, softmax
 from nlp.transformer import TransformerClassifier
 from training.calibration import calibration_summary, fit_temperature
@@ -51,6 +52,7 @@ from training.data import (
     save_frame,
     stratified_split,
 )
+from training.tokenized import TOKENIZED_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +151,16 @@ def fit(
     main = is_main_process()
     ckpt = config.resolved_checkpoint_dir
     if main and config.model_type != "tfidf" and not config.resume_from and ckpt.exists():
-        # Stale step-N folders of an earlier run would be taken for this run's newest ones.
+        # Stale step-N folders of an earlier run would be taken for this run's newest ones; its
+        # tokenised data stays (a cache keyed by data and settings, reused when they match).
         logger.info("removing checkpoints of an earlier run in %s", ckpt)
-        shutil.rmtree(ckpt)
+        for entry in ckpt.iterdir():
+            if entry.name == TOKENIZED_DIR:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     if main:
         config.save(out)
     data = {
@@ -216,21 +225,26 @@ def fit(
                 "weight_search": search,
             }
             logger.info("fusion weight %.2f (transformer share) chosen on the evaluation split", weight)
-            info = ModelInfo(
-                "fusion",
-                labels,
-                max_length=config.max_length,
-                head_tokens=config.head_tokens,
-                base_model=config.base_model,
-                name=config.name,
-                fusion_weight=weight,
-            )
+            info = model_info(config, "fusion", labels, fusion_weight=weight)
             model = FusionClassifier(info, transformer, tfidf)
             logits = fuse_logits(
                 t_logits, transformer.info.temperature, f_logits, tfidf.info.temperature, weight
             )
     return finalize(
         model, config, train, evaluation, logits, data, extras, started, calibration_set=calibration_set
+    )
+
+
+def model_info(config: TrainConfig, model_type: str, labels: list[str], **extra: Any) -> ModelInfo:
+    """``hotline.json`` of a model trained with ``config`` (before calibration and thresholds)."""
+    return ModelInfo(
+        model_type,
+        labels,
+        max_length=config.max_length,
+        head_tokens=config.head_tokens,
+        base_model=config.base_model,
+        name=config.name,
+        **extra,
     )
 
 
@@ -249,14 +263,7 @@ def _train_transformer_part(
     loop = train_transformer(config, train, evaluation, labels, model=model, tokenizer=tokenizer)
     best = AutoModelForSequenceClassification.from_pretrained(loop.best_dir).eval()
     tok = AutoTokenizer.from_pretrained(loop.best_dir)
-    info = ModelInfo(
-        "transformer",
-        labels,
-        max_length=config.max_length,
-        head_tokens=config.head_tokens,
-        base_model=config.base_model,
-        name=config.name,
-    )
+    info = model_info(config, "transformer", labels)
     s = loop.state
     details = {
         "device": loop.device,
@@ -338,9 +345,7 @@ def finalize(
         **extras,
         "seconds_total": time.perf_counter() - started,
     }
-    (out / "metrics.json").write_text(
-        json.dumps(metrics, ensure_ascii=False, indent=2, default=_json_default) + "\n", encoding="utf-8"
-    )
+    atomic_write_json(out / METRICS_FILE, metrics)
     write_model_card(out, info, metrics, config.to_dict())
     logger.info(
         "%s model saved to %s: eval macro-F1 %.4f, accuracy %.4f, temperature %.3f",
@@ -351,15 +356,3 @@ def finalize(
         info.temperature,
     )
     return TrainResult(out, info, metrics, time.perf_counter() - started)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")

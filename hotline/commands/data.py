@@ -8,53 +8,31 @@ from typing import Annotated
 import typer
 
 from hotline.commands._options import (
-    T2S,
-    DistrictColumn,
-    Encoding,
-    IdColumn,
-    KeepRawColumns,
-    LabelColumn,
-    MaxCellChars,
-    NoFormulaGuard,
+    ALL_READER_OPTIONS,
+    LOG_COLUMNS,
+    ReaderArgs,
     Rejects,
-    TextColumn,
-    TimeColumn,
-    TitleColumn,
     default_rejects_path,
-    reader_options,
+    with_reader_options,
 )
 
 
+@with_reader_options(*LOG_COLUMNS, "encoding")
 def inspect(
     input: Annotated[Path, typer.Argument(help="Complaint log: CSV/TSV, JSONL, XLSX or Parquet.")],
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    time_column: TimeColumn = None,
-    district_column: DistrictColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Show how a complaint log will be read: format, encoding, column mapping, first rows."""
     from ingest.masking import mask_columns
     from ingest.readers import ComplaintReader, count_rows
 
-    opts = reader_options(
-        text_column=text_column,
-        title_column=title_column,
-        id_column=id_column,
-        time_column=time_column,
-        district_column=district_column,
-        label_column=label_column,
-        encoding=encoding,
-        chunk_size=5,
-    )
-    reader = ComplaintReader(input, opts)
-    first = next(iter(reader), None)
+    log = ComplaintReader(input, reader.options(chunk_size=5))
+    first = next(iter(log), None)
     typer.echo(f"file:     {input}")
-    typer.echo(f"format:   {reader.format}   encoding: {reader.encoding or 'n/a'}")
-    typer.echo(f"rows:     {count_rows(input, reader.encoding)}")
-    typer.echo("columns:  " + ", ".join(f"{k} <- {v!r}" for k, v in reader.mapping.items()))
+    typer.echo(f"format:   {log.format}   encoding: {log.encoding or 'n/a'}")
+    typer.echo(f"rows:     {count_rows(input, log.encoding)}")
+    typer.echo("columns:  " + ", ".join(f"{k} <- {v!r}" for k, v in log.mapping.items()))
     if first is not None:
         cols = ["id", "time", "district", "label", "title", "text"]
         # Title and text are masked by the reader; id, district and label are free text too.
@@ -63,6 +41,7 @@ def inspect(
         typer.echo(preview.to_string(index=False))
 
 
+@with_reader_options(*ALL_READER_OPTIONS)
 def preprocess(
     input: Annotated[Path, typer.Argument(help="Complaint log: CSV/TSV, JSONL, XLSX or Parquet.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file; format from its extension.")],
@@ -70,17 +49,8 @@ def preprocess(
     keywords: Annotated[int, typer.Option("--keywords", help="Keywords per complaint (0: none).")] = 5,
     keyword_method: Annotated[str, typer.Option("--keyword-method", help="tfidf or textrank.")] = "tfidf",
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON.")] = None,
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    time_column: TimeColumn = None,
-    district_column: DistrictColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
-    t2s: T2S = False,
-    keep_raw_columns: KeepRawColumns = None,
-    no_formula_guard: NoFormulaGuard = False,
-    max_cell_chars: MaxCellChars = 100_000,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Normalise text, mask personal data, extract keywords; rejected rows go to a rejects file.
 
@@ -89,26 +59,15 @@ def preprocess(
     """
     from batch.preprocess import preprocess_log, write_report
 
-    opts = reader_options(
-        text_column=text_column,
-        title_column=title_column,
-        id_column=id_column,
-        time_column=time_column,
-        district_column=district_column,
-        label_column=label_column,
-        encoding=encoding,
-        t2s=t2s,
-        max_cell_chars=max_cell_chars,
-    )
     result = preprocess_log(
         input,
         output,
-        opts,
+        reader.options(),
         rejects_path=rejects or default_rejects_path(output),
         keywords=keywords,
         keyword_method=keyword_method,
-        keep_raw_columns=keep_raw_columns or (),
-        formula_guard=not no_formula_guard,
+        keep_raw_columns=reader.keep_raw_columns or (),
+        formula_guard=reader.formula_guard,
     )
     if report is not None:
         write_report(result, report)

@@ -9,18 +9,7 @@ from typing import Annotated
 
 import typer
 
-from hotline.commands._options import (
-    T2S,
-    DistrictColumn,
-    Encoding,
-    IdColumn,
-    LabelColumn,
-    Rejects,
-    TextColumn,
-    TimeColumn,
-    TitleColumn,
-    reader_options,
-)
+from hotline.commands._options import LOG_COLUMNS, ReaderArgs, Rejects, with_reader_options
 
 StoreUrl = Annotated[
     str,
@@ -31,6 +20,7 @@ StoreUrl = Annotated[
 ]
 
 
+@with_reader_options(*LOG_COLUMNS, "encoding", "t2s")
 def events(
     input: Annotated[Path, typer.Argument(help="Complaint log: CSV/TSV, JSONL, XLSX or Parquet.")],
     store: StoreUrl,
@@ -86,14 +76,8 @@ def events(
         ),
     ] = None,
     rejects: Rejects = None,
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    time_column: TimeColumn = None,
-    district_column: DistrictColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
-    t2s: T2S = False,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Extract events (place, time, urgency, keywords), group complaints into incidents, store them.
 
@@ -121,16 +105,7 @@ def events(
         )
     except ConfigError as exc:
         raise _in_flags(exc) from None
-    opts = reader_options(
-        text_column=text_column,
-        title_column=title_column,
-        id_column=id_column,
-        time_column=time_column,
-        district_column=district_column,
-        label_column=label_column,
-        encoding=encoding,
-        t2s=t2s,
-    )
+    opts = reader.options()
     # Rejected rows go next to the store when it is a file (the input's folder may be read-only).
     name = input.name.split(".")[0] or "input"
     folder = Path(store).expanduser().parent if "://" not in store else Path.cwd()

@@ -177,27 +177,44 @@ def forecast_predict(
         typer.Option("--signals", help="Newer signals to forecast from (default: the training signals)."),
     ] = None,
     store: StoreOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Forecast the days after this date from the history up to it (default: the latest "
+            "complaint with --store, the end of --signals, else the end of the training signals).",
+        ),
+    ] = None,
 ) -> None:
-    """Forecast the next days with 80% and 95% intervals.
+    """Forecast the days after the as-of date with 80% and 95% intervals.
 
-    By default from the end of the training signals; with --signals or --store, from the end of
-    those newer signals (the fitted parameters are kept, no refit).
+    By default from the end of the training signals; with --signals or --store, from those newer
+    signals up to the as-of date (the fitted parameters are kept, no refit). The output says
+    which as-of date it used.
     """
     from forecasting.forecaster import Forecaster
-    from forecasting.signals import build_series, validate_signals
+    from forecasting.outlook import predict_as_of
+    from forecasting.sources import signal_source
     from ingest.writers import write_table
 
     fc = Forecaster.load(model)
-    history = None
-    if signals is not None or store is not None:
-        frame, source = _load_signals(signals, store)
-        clean = validate_signals(frame, source=source, target=fc.config.target, gaps=fc.config.gaps)
-        history = build_series(clean, target=fc.config.target, levels=fc.config.levels)
-    table = fc.predict(series or None, horizon, history=history)
+    if signals is not None and store is not None:
+        raise typer.BadParameter("give at most one of --signals FILE or --store URL")
+    if store is not None:
+        with _open_store(store) as st:
+            source = signal_source(st)
+            result = predict_as_of(
+                fc, st.signals.read(), as_of=as_of, source=source, name=store, series=series, horizon=horizon
+            )
+    else:
+        frame, name = _load_signals(signals, None) if signals is not None else (None, "signals")
+        result = predict_as_of(fc, frame, as_of=as_of, name=name, series=series, horizon=horizon)
+    table = result.table
     write_table(table, output)
-    msg = f"{table['series'].nunique()} series × {table['step'].max()} days -> {output}"
+    typer.echo(f"as of {result.as_of.text} ({result.as_of.source}); forecast from {table['date'].min()}")
+    msg = f"{table['series'].nunique()} series × {table['date'].nunique()} days -> {output}"
     if plot is not None:
-        paths = _plots(fc, table, plot, history)
+        paths = _plots(fc, table, plot, result.history)
         msg += f"; {len(paths)} plot(s) in {plot}"
     typer.echo(msg)
 
@@ -235,6 +252,7 @@ def alerts(
     from forecasting.alerts import run_alerts
     from forecasting.config import AlertConfig
     from forecasting.forecaster import Forecaster
+    from forecasting.sources import signal_source
 
     if top < 1 or days < 1:
         raise typer.BadParameter("--top and --days must be at least 1")
@@ -244,8 +262,9 @@ def alerts(
     chosen = tuple(x.strip() for x in levels.split(",") if x.strip()) if levels else None
     config = AlertConfig(interval=interval, levels=chosen) if chosen else AlertConfig(interval=interval)
     with _open_store(store) as st:
-        ts, how = resolve_as_of(date, st)
-        found = run_alerts(st, fc, date=ts.normalize(), days=days, config=config, write=write)
+        source = signal_source(st)
+        ts, how = resolve_as_of(date, source)
+        found = run_alerts(source, fc, date=ts.normalize(), days=days, config=config, write=write)
     if not as_json:
         first = ts.normalize() - pd.Timedelta(days=days - 1)
         typer.echo(f"as of {ts:%Y-%m-%d %H:%M} ({how}); days scanned {first:%Y-%m-%d}..{ts:%Y-%m-%d}")
@@ -287,9 +306,10 @@ def survival_fit(
     ] = 10,
 ) -> None:
     """Fit Kaplan-Meier curves per category and a Cox model; writes a model dir and km.png."""
+    from forecasting.cases import prepare_cases, read_cases
     from forecasting.config import SurvivalConfig
     from forecasting.plots import plot_km
-    from forecasting.survival import SurvivalModel, prepare_cases, read_cases
+    from forecasting.survival import SurvivalModel
 
     config = SurvivalConfig(
         unit=unit, deadline_days=deadline_days, analysis_date=analysis_date, min_level_count=min_level_count
@@ -348,7 +368,8 @@ def survival_predict(
     ] = False,
 ) -> None:
     """Probability that each open case is still unanswered at the deadline, and its expected wait."""
-    from forecasting.survival import SurvivalModel, prepare_cases, read_cases
+    from forecasting.cases import prepare_cases, read_cases
+    from forecasting.survival import SurvivalModel
     from ingest.writers import write_table
 
     sm = SurvivalModel.load(model)
@@ -379,9 +400,11 @@ def summary(
     ] = None,
 ) -> None:
     """The duty officer's summary as of a date: alerts opened, hot issues, next week, cases at risk."""
+    from forecasting.cases import read_cases
     from forecasting.forecaster import Forecaster
+    from forecasting.sources import signal_source
     from forecasting.summary import decision_summary
-    from forecasting.survival import SurvivalModel, read_cases
+    from forecasting.survival import SurvivalModel
 
     if top < 1 or days < 1:
         raise typer.BadParameter("--top and --days must be at least 1")
@@ -389,7 +412,9 @@ def summary(
     sm = SurvivalModel.load(survival) if survival is not None else None
     frame = read_cases(cases, require_reply=False) if cases is not None else None
     with _open_store(store) as st:
-        result = decision_summary(st, fc, sm, top=top, as_of=as_of, window_days=days, cases=frame)
+        result = decision_summary(
+            signal_source(st), fc, sm, top=top, as_of=as_of, window_days=days, cases=frame
+        )
     text = result.to_text()
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -8,15 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hotline.commands._options import (
-    T2S,
-    DistrictColumn,
-    Encoding,
-    IdColumn,
-    TextColumn,
-    TitleColumn,
-    reader_options,
-)
+from hotline.commands._options import ReaderArgs, with_reader_options
 
 # Places are named early in a complaint; the rest of a long petition adds cost, not places.
 LEARN_CHARS = 2000
@@ -27,35 +19,26 @@ gazetteer_app = typer.Typer(
 
 
 @gazetteer_app.command("build")
+@with_reader_options("text_column", "title_column", "id_column", "district_column", "encoding", "t2s")
 def build(
     log: Annotated[Path, typer.Option("--from", help="Complaint log: CSV/TSV, JSONL, XLSX or Parquet.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Gazetteer JSON to write.")],
     min_count: Annotated[
         int, typer.Option("--min-count", min=1, help="Keep names found in at least this many complaints.")
     ] = 2,
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    district_column: DistrictColumn = None,
-    encoding: Encoding = None,
-    t2s: T2S = False,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Learn the estates, villages, roads, streets/towns and landmarks a log names, with counts.
 
     The output is for an operator to review (delete what is not a place, merge spellings) and
     then pass to `hotline events --gazetteer FILE`; it adds to China's administrative divisions.
     """
+    from common.files import atomic_write_text
     from ingest.readers import ComplaintReader
-    from nlp.location import learn_gazetteer
+    from nlp.places.learn import learn_gazetteer
 
-    opts = reader_options(
-        text_column=text_column,
-        title_column=title_column,
-        id_column=id_column,
-        district_column=district_column,
-        encoding=encoding,
-        t2s=t2s,
-    )
+    opts = reader.options()
 
     def records():
         for chunk in ComplaintReader(log, opts):
@@ -67,7 +50,7 @@ def build(
 
     gaz = learn_gazetteer(records(), min_count=min_count, source=log.name)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(gaz, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    atomic_write_text(output, json.dumps(gaz, ensure_ascii=False, indent=1) + "\n")
     n_places = len(gaz["places"]) + sum(
         len(d.get(k, [])) for d in gaz["districts"] for k in ("streets", "communities", "roads", "landmarks")
     )

@@ -33,8 +33,9 @@ def report(
     Its alerts, hot issues, outlook and cases at risk are those of `hotline summary --days 1`
     (--period day) or `--days 7` (--period week) for the same store, models and as-of.
     """
+    from forecasting.cases import read_cases
     from forecasting.forecaster import Forecaster
-    from forecasting.survival import SurvivalModel, read_cases
+    from forecasting.survival import SurvivalModel
     from reports import build_briefing, write_briefing
 
     if period not in ("day", "week"):

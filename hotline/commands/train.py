@@ -11,13 +11,7 @@ from typing import Annotated
 
 import typer
 
-from hotline.commands._options import (
-    Encoding,
-    IdColumn,
-    LabelColumn,
-    TextColumn,
-    TitleColumn,
-)
+from hotline.commands._options import ReaderArgs, with_reader_options
 
 model_app = typer.Typer(
     help="Model registry: list versions, promote one, roll back.",
@@ -27,8 +21,8 @@ model_app = typer.Typer(
 RegistryOpt = Annotated[Path, typer.Option("--registry", metavar="DIR", help="Model registry directory.")]
 
 
-def _columns(**kwargs: str | None) -> dict[str, str | None]:
-    return {k.removesuffix("_column"): v for k, v in kwargs.items() if v}
+# The reader options of the commands that read a labelled log (a training file).
+LABELLED_LOG_OPTIONS = ("text_column", "title_column", "id_column", "label_column", "encoding")
 
 
 def _floats(value: str, option: str) -> tuple[float, ...]:
@@ -52,6 +46,7 @@ def _ngrams(value: str, option: str) -> tuple[int, int] | None:
         raise ConfigError(f"{option} takes MIN-MAX (e.g. 1-3) or none, got {value!r}") from None
 
 
+@with_reader_options(*LABELLED_LOG_OPTIONS)
 def train(
     train_file: Annotated[Path, typer.Option("--train", metavar="FILE", help="Labelled complaint log.")],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="DIR", help="Model directory to write.")],
@@ -129,71 +124,58 @@ def train(
     ] = 0.95,
     replay_per_class: Annotated[int, typer.Option("--replay-per-class")] = 300,
     name: Annotated[str | None, typer.Option("--name", help="Model name for the model card.")] = None,
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Train a complaint classifier; -o DIR gets the best model, ready for classify/serve/evaluate."""
-    from common.errors import ConfigError
     from training.config import TrainConfig
     from training.pipeline import run_training
 
-    try:
-        config = TrainConfig(
-            train_file=str(train_file),
-            output_dir=str(output),
-            model_type=model_type,  # type: ignore[arg-type]
-            base_model=base_model,
-            eval_file=str(eval_file) if eval_file else None,
-            eval_split=eval_split,
-            columns=_columns(
-                text_column=text_column,
-                title_column=title_column,
-                id_column=id_column,
-                label_column=label_column,
-            ),
-            encoding=encoding,
-            name=name,
-            seed=seed,
-            max_length=max_length,
-            head_tokens=head_tokens,
-            epochs=epochs,
-            max_steps=max_steps,
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            learning_rate=learning_rate,
-            head_learning_rate=head_learning_rate,
-            weight_decay=weight_decay,
-            warmup_ratio=warmup_ratio,
-            scheduler=scheduler,  # type: ignore[arg-type]
-            mixed_precision=mixed_precision,  # type: ignore[arg-type]
-            freeze_embeddings=freeze_embeddings,
-            class_weight=class_weight,  # type: ignore[arg-type]
-            label_smoothing=label_smoothing,
-            eval_steps=eval_steps,
-            early_stopping_patience=patience or None,
-            checkpoint_steps=checkpoint_steps,
-            keep_checkpoints=keep_checkpoints,
-            resume_from=str(resume_from) if resume_from else None,
-            tfidf_char_ngrams=_ngrams(tfidf_char_ngrams, "--tfidf-char-ngrams"),
-            tfidf_word_ngrams=_ngrams(tfidf_word_ngrams, "--tfidf-word-ngrams"),
-            tfidf_classifier=tfidf_classifier,  # type: ignore[arg-type]
-            tfidf_c_grid=_floats(tfidf_c, "--tfidf-c"),
-            target_precision=target_precision,
-            replay_per_class=replay_per_class,
-        )
-    except ValueError as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(str(exc)) from exc
+    config = TrainConfig(
+        train_file=str(train_file),
+        output_dir=str(output),
+        model_type=model_type,  # type: ignore[arg-type]
+        base_model=base_model,
+        eval_file=str(eval_file) if eval_file else None,
+        eval_split=eval_split,
+        columns=reader.columns(),
+        encoding=reader.encoding,
+        name=name,
+        seed=seed,
+        max_length=max_length,
+        head_tokens=head_tokens,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        eval_batch_size=eval_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        learning_rate=learning_rate,
+        head_learning_rate=head_learning_rate,
+        weight_decay=weight_decay,
+        warmup_ratio=warmup_ratio,
+        scheduler=scheduler,  # type: ignore[arg-type]
+        mixed_precision=mixed_precision,  # type: ignore[arg-type]
+        freeze_embeddings=freeze_embeddings,
+        class_weight=class_weight,  # type: ignore[arg-type]
+        label_smoothing=label_smoothing,
+        eval_steps=eval_steps,
+        early_stopping_patience=patience or None,
+        checkpoint_steps=checkpoint_steps,
+        keep_checkpoints=keep_checkpoints,
+        resume_from=str(resume_from) if resume_from else None,
+        tfidf_char_ngrams=_ngrams(tfidf_char_ngrams, "--tfidf-char-ngrams"),
+        tfidf_word_ngrams=_ngrams(tfidf_word_ngrams, "--tfidf-word-ngrams"),
+        tfidf_classifier=tfidf_classifier,  # type: ignore[arg-type]
+        tfidf_c_grid=_floats(tfidf_c, "--tfidf-c"),
+        target_precision=target_precision,
+        replay_per_class=replay_per_class,
+    )
     result = run_training(config)
     if result is not None:  # None on the secondary processes of `accelerate launch`
         typer.echo(result.summary())
 
 
+@with_reader_options(*LABELLED_LOG_OPTIONS)
 def evaluate(
     model: Annotated[Path, typer.Option("--model", metavar="DIR", help="Model directory or registry.")],
     data: Annotated[Path, typer.Option("--data", metavar="FILE", help="Labelled complaint log.")],
@@ -202,11 +184,8 @@ def evaluate(
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 ...")] = "cpu",
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Accuracy, F1, per-class table, confusion matrix, calibration and review coverage."""
     from nlp.text import pad
@@ -215,10 +194,8 @@ def evaluate(
     report = evaluate_model(
         model,
         data,
-        columns=_columns(
-            text_column=text_column, title_column=title_column, id_column=id_column, label_column=label_column
-        ),
-        encoding=encoding,
+        columns=reader.columns(),
+        encoding=reader.encoding,
         batch_size=batch_size,
         device=device,
     )
@@ -244,6 +221,7 @@ def evaluate(
         typer.echo(f"report written to {output} ({', '.join(sorted(p.name for p in files.values()))})")
 
 
+@with_reader_options(*LABELLED_LOG_OPTIONS)
 def retrain(
     model: Annotated[
         Path, typer.Option("--model", metavar="DIR|REGISTRY", help="Current model directory or registry.")
@@ -270,40 +248,28 @@ def retrain(
     max_steps: Annotated[int | None, typer.Option("--max-steps")] = None,
     learning_rate: Annotated[float | None, typer.Option("--lr", "--learning-rate")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
-    text_column: TextColumn = None,
-    title_column: TitleColumn = None,
-    id_column: IdColumn = None,
-    label_column: LabelColumn = None,
-    encoding: Encoding = None,
+    *,
+    reader: ReaderArgs,
 ) -> None:
     """Warm-start from the current model on new labels + replay; promote only if it is not worse."""
-    from common.errors import ConfigError
-    from training.retrain import RetrainConfig
+    from training.config import RetrainConfig
     from training.retrain import retrain as run_retrain
 
-    try:
-        config = RetrainConfig(
-            model=str(model),
-            new_file=str(new),
-            registry=str(registry) if registry else None,
-            mapping_file=str(mapping) if mapping else None,
-            tolerance=tolerance,
-            force=force,
-            holdout=holdout,
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            seed=seed,
-            columns=_columns(
-                text_column=text_column,
-                title_column=title_column,
-                id_column=id_column,
-                label_column=label_column,
-            ),
-            encoding=encoding,
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    config = RetrainConfig(
+        model=str(model),
+        new_file=str(new),
+        registry=str(registry) if registry else None,
+        mapping_file=str(mapping) if mapping else None,
+        tolerance=tolerance,
+        force=force,
+        holdout=holdout,
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        seed=seed,
+        columns=reader.columns(),
+        encoding=reader.encoding,
+    )
     result = run_retrain(config)
     typer.echo(result.to_text())
 

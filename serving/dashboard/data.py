@@ -11,80 +11,29 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
-import weakref
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from forecasting.errors import SignalsError
+from forecasting.alert_records import alert_opened
+from forecasting.asof import WEEK, AsOf, resolve
+from forecasting.history import series_values
+from forecasting.outlook import Forecasts
+from forecasting.sources import SignalSource
 from nlp.pii import mask_pii
+
+if TYPE_CHECKING:
+    from events.store import EventStore
+    from forecasting.forecaster import Forecaster
+    from forecasting.survival import SurvivalModel
+    from nlp.engine import InferenceEngine
 
 logger = logging.getLogger(__name__)
 
-WEEK = 7
 HISTORY_DAYS = 56
 PAGE_SIZE = 50
 MAX_DISTRICT_ROWS = 12
 URGENCIES = ("紧急", "较急", "一般")
-
-
-@dataclass
-class AsOf:
-    """The as-of time of a view and how it was chosen."""
-
-    ts: pd.Timestamp
-    source: str
-
-    @property
-    def day(self) -> pd.Timestamp:
-        return self.ts.normalize()
-
-    @property
-    def week_start(self) -> pd.Timestamp:
-        return self.day - pd.Timedelta(days=WEEK - 1)
-
-    @property
-    def text(self) -> str:
-        return f"{self.ts:%Y-%m-%d %H:%M}"
-
-    @property
-    def date(self) -> str:
-        return f"{self.day:%Y-%m-%d}"
-
-
-def resolve(value: str | None, store: Any, forecaster: Any) -> AsOf:
-    """The as-of time: given, else the latest complaint, else the forecaster's last day, else now."""
-    from forecasting.asof import resolve_as_of
-
-    if value:
-        ts, how = resolve_as_of(value)
-        return AsOf(ts, how)
-    if store is not None:
-        # Finding the latest complaint reads every signal row (seconds on a real city, on every
-        # page without ?as_of=): kept while the store's change token is the same.
-        key = (id(store), change_token(store))
-        with _CACHE_LOCK:
-            hit = _LATEST.get(key)
-        if hit is None:
-            try:
-                hit = resolve_as_of(None, store)
-            except ValueError:
-                hit = (None, "")  # an empty store: fall through to the forecaster's data
-            with _CACHE_LOCK:
-                _LATEST.clear()  # one store per service: the newest token is the one that counts
-                _LATEST[key] = hit
-        if hit[0] is not None:
-            return AsOf(hit[0], hit[1])
-    if forecaster is not None:
-        return AsOf(forecaster.end_date + pd.Timedelta(days=1) - pd.Timedelta(seconds=1), "forecaster end")
-    return AsOf(pd.Timestamp.now().floor("s"), "now")
-
-
-_LATEST: dict[tuple[Any, ...], tuple[pd.Timestamp | None, str]] = {}
 
 
 def _num(value: Any) -> float | None:
@@ -93,172 +42,6 @@ def _num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(f) or math.isinf(f) else f
-
-
-# -- series ------------------------------------------------------------------------------------
-
-
-def series_values(store: Any, forecaster: Any, day: pd.Timestamp) -> pd.DataFrame:
-    """Daily counts up to ``day``, one column per series key (``total``, ``category=...``, ...).
-
-    From the store's signals when there is a store (they are the truth the forecaster was fitted
-    on, and may be newer), else the forecaster's training series.
-    """
-    from forecasting.config import ForecastConfig
-
-    cfg = forecaster.config if forecaster is not None else ForecastConfig()
-    if store is not None:
-        # Building the series from 100k+ signal rows takes a second: kept while the store's
-        # change token is the same (SERIES_TTL_S bounds what a change it cannot see could cost).
-        token = change_token(store)
-        key = (id(store), cfg.target, tuple(cfg.levels), cfg.gaps, day, token)  # what _store_series reads
-        now = time.monotonic()
-        with _CACHE_LOCK:
-            hit = _SERIES.get(key)
-        if hit is not None and now - hit[0] < SERIES_TTL_S:
-            return hit[1]
-        built = _store_series(store, cfg, day)
-        with _CACHE_LOCK:
-            _SERIES[key] = (now, built)
-            _TOKENS[id(built)] = (weakref.ref(built), ("store", id(store), day, token))
-            while len(_SERIES) > 16:
-                _SERIES.popitem(last=False)
-            for k in [k for k, (ref, _) in _TOKENS.items() if ref() is None]:
-                del _TOKENS[k]
-        return built
-    if forecaster is not None:
-        return forecaster.series.values.loc[:day]
-    return pd.DataFrame()
-
-
-SERIES_TTL_S = 300.0
-_SERIES: OrderedDict[tuple[Any, ...], tuple[float, pd.DataFrame]] = OrderedDict()
-# What a series table built here came from (by object id, checked through a weak reference):
-# the forecasts' cache key, instead of hashing the whole table on every request.
-_TOKENS: dict[int, tuple[Any, tuple[Any, ...]]] = {}
-
-
-def change_token(store: Any) -> tuple[Any, ...]:
-    """A cheap token that changes when the store's complaints or signals do: one SQL query.
-
-    Row counts, the sum of calls and the latest date of the signals, the count and latest time
-    of the complaints. An ingest adds complaints and rewrites signal counts; a rebuild of the
-    signals changes their sum or dates. Stores without SQL tables (test doubles) fall back to
-    their row counts.
-    """
-    tables = getattr(store, "tables", None)
-    engine = getattr(store, "engine", None)
-    if tables is None or engine is None or "signals" not in tables or "complaints" not in tables:
-        counts = store.counts() if hasattr(store, "counts") else {}
-        return (counts.get("signals"), counts.get("complaints"))
-    import sqlalchemy as sa
-
-    sig, comp = tables["signals"], tables["complaints"]
-    q = sa.select(
-        sa.select(sa.func.count()).select_from(sig).scalar_subquery(),
-        sa.select(sa.func.coalesce(sa.func.sum(sig.c.calls), 0)).scalar_subquery(),
-        sa.select(sa.func.max(sig.c.date)).scalar_subquery(),
-        sa.select(sa.func.count()).select_from(comp).scalar_subquery(),
-        sa.select(sa.func.max(comp.c.time)).scalar_subquery(),
-    )
-    with engine.connect() as conn:
-        row = conn.execute(q).one()
-    return tuple(str(v) if v is not None and not isinstance(v, int) else v for v in row)
-
-
-def _store_series(store: Any, cfg: Any, day: pd.Timestamp) -> pd.DataFrame:
-    from forecasting.signals import build_series, validate_signals
-
-    frame = store.signals.read(end=f"{day:%Y-%m-%d}")
-    if frame is not None and len(frame):
-        clean = validate_signals(frame, source="store", target=cfg.target, gaps=cfg.gaps)
-        return build_series(clean, target=cfg.target, levels=cfg.levels).values.loc[:day]
-    return pd.DataFrame()
-
-
-def _values_token(values: pd.DataFrame, forecaster: Any) -> tuple[Any, ...]:
-    """What ``values`` holds: its source when :func:`series_values` built it, else a hash."""
-    with _CACHE_LOCK:
-        entry = _TOKENS.get(id(values))
-    if entry is not None and entry[0]() is values:
-        return entry[1]
-    if forecaster is not None and len(values) and values is not forecaster.series.values:
-        return (int(pd.util.hash_pandas_object(values, index=True).sum()), tuple(values.columns))
-    return ("frame", len(values), tuple(values.columns))
-
-
-class Forecasts:
-    """Forecasts for one request, kept across requests while their history is unchanged.
-
-    The forecaster computes each parent forecast once and keeps forecasts per (series, horizon,
-    history) itself; the tables built here from them are kept too, keyed by the forecaster and
-    the change token of the history (no hashing of the series table per request).
-    """
-
-    def __init__(self, forecaster: Any, values: pd.DataFrame) -> None:
-        self.values = values
-        self.fc = forecaster
-        self._histories: dict[pd.Timestamp, Any] = {}
-        if forecaster is None:
-            return
-        self.source = forecaster
-        # What the forecasts depend on: the forecaster and the history (store signals).
-        self.fingerprint = (
-            getattr(forecaster, "instance_id", id(forecaster)),
-            _values_token(values, forecaster),
-        )
-
-    def _after(self, key: str, last_day: pd.Timestamp, days: int, history: Any) -> pd.DataFrame:
-        fc = self.fc
-        end = pd.Timestamp(history.values.index[-1]) if history is not None else fc.end_date
-        gap = max(int((last_day - end).days), 0)
-        return fc.forecast_series(key, gap + days, history=history).iloc[gap:].reset_index(drop=True)
-
-    def after(self, key: str, last_day: pd.Timestamp, days: int) -> pd.DataFrame | None:
-        """Forecast of ``key`` for the ``days`` after ``last_day`` from the history up to it.
-
-        When the history ends before ``last_day`` (no data for the last days) the forecast runs
-        further ahead, so that the rows returned are still the days after ``last_day``.
-        """
-        from forecasting.signals import SeriesSet
-
-        fc = self.fc
-        if fc is None or key not in fc.models:
-            return None
-        cache_key = (*self.fingerprint, key, last_day, days)
-        with _CACHE_LOCK:
-            hit = _CACHE.get(cache_key)
-            if hit is not None:
-                _CACHE.move_to_end(cache_key)
-                return hit
-        if last_day not in self._histories:
-            hist = self.values.loc[:last_day] if len(self.values) else self.values
-            self._histories[last_day] = SeriesSet(hist) if len(hist) and key in hist.columns else None
-        history = self._histories[last_day]
-        try:
-            table = self._after(key, last_day, days, history)
-        except SignalsError:
-            # The store's history is too short for the fitted heads (a young store, or a series
-            # new to it): forecast from the forecaster's own training history instead.
-            logger.info("forecast of %s from the store's history failed; using the training history", key)
-            table = self._after(key, last_day, days, None)
-        with _CACHE_LOCK:
-            _CACHE[cache_key] = table
-            while len(_CACHE) > CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        return table
-
-
-CACHE_SIZE = 4096
-_CACHE: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-
-
-def forecast_after(
-    forecaster: Any, values: pd.DataFrame, key: str, last_day: pd.Timestamp, days: int
-) -> pd.DataFrame | None:
-    """One forecast of ``key`` for the ``days`` after ``last_day`` (see :meth:`Forecasts.after`)."""
-    return Forecasts(forecaster, values).after(key, last_day, days)
 
 
 def _band(table: pd.DataFrame | None, rows: slice) -> dict[str, float] | None:
@@ -385,15 +168,15 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 # -- grid --------------------------------------------------------------------------------------
 
 
-def grid(fcs: Forecasts, store: Any, as_of: AsOf) -> dict[str, Any]:
+def grid(fcs: Forecasts, source: SignalSource | None, as_of: AsOf) -> dict[str, Any]:
     """District × category counts this week, with the change against the forecast per cell.
 
     Cells the forecaster knows get its expectation for the week (forecast from the day before
     the week); the others compare with the mean week of the four weeks before.
     """
     day, start = as_of.day, as_of.week_start
-    if store is not None:
-        sig = store.signals.read(start - pd.Timedelta(days=4 * WEEK), day)
+    if source is not None:
+        sig = source.signals.read(start - pd.Timedelta(days=4 * WEEK), day)
     else:
         sig = pd.DataFrame(columns=["date", "category", "district", "calls"])
     if len(sig) == 0:
@@ -443,7 +226,7 @@ def _heat(n: float, top: float) -> str:
 
 
 def incidents(
-    store: Any,
+    source: SignalSource,
     as_of: AsOf,
     *,
     category: str | None = None,
@@ -461,7 +244,9 @@ def incidents(
         if until is not None
         else as_of.ts
     )
-    frame = store.incidents.read(
+    if source.incidents is None:
+        return {"rows": [], "total": 0, "page": 1, "pages": 1}
+    frame = source.incidents.read(
         since=None if since is None else since.to_pydatetime(),
         until=end.to_pydatetime(),
         category=category or None,
@@ -522,13 +307,15 @@ def _ts(value: Any) -> str:
         return str(value)
 
 
-def incident_detail(store: Any, incident_id: str, as_of: AsOf) -> dict[str, Any] | None:
+def incident_detail(source: SignalSource, incident_id: str, as_of: AsOf) -> dict[str, Any] | None:
     """One incident: its complaints up to as-of (masked text, never the caller), its alerts."""
-    frame = store.incidents.read(ids=[incident_id], limit=1)
+    if source.incidents is None:
+        return None
+    frame = source.incidents.read(ids=[incident_id], limit=1)
     if len(frame) == 0:
         return None
     out = _incident(frame.iloc[0].to_dict())
-    members = store.incidents.members_detail([incident_id])
+    members = source.incidents.members_detail([incident_id])
     if len(members):
         members = members[pd.to_datetime(members["time"]) <= as_of.ts]
     out["members"] = [
@@ -560,7 +347,7 @@ def incident_detail(store: Any, incident_id: str, as_of: AsOf) -> dict[str, Any]
                        "font": {"family": "Noto Sans SC, sans-serif"}},
         }
     )  # fmt: skip
-    alerts = store.alerts.read(limit=None)
+    alerts = source.alerts.read(limit=None) if source.alerts is not None else pd.DataFrame()
     raised = []
     for a in alerts.to_dict(orient="records") if len(alerts) else []:
         ids = a.get("incident_ids")
@@ -586,38 +373,28 @@ def _alert(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_alerts(store: Any, as_of: AsOf, window_days: int = WEEK) -> list[dict[str, Any]]:
+def open_alerts(source: SignalSource | None, as_of: AsOf, window_days: int = WEEK) -> list[dict[str, Any]]:
     """Stored alerts active in the window and opened by as-of, highest score first."""
-    if store is None:
+    if source is None or source.alerts is None:
         return []
     start = as_of.day - pd.Timedelta(days=window_days - 1)
-    frame = store.alerts.read(since=f"{start:%Y-%m-%d}", limit=None)
+    frame = source.alerts.read(since=f"{start:%Y-%m-%d}", limit=None)
     if len(frame) == 0:
         return []
     frame = frame[alert_opened(frame) <= as_of.day]
     return [_alert(a) for a in frame.to_dict(orient="records")]
 
 
-def alert_opened(frame: pd.DataFrame) -> pd.Series:
-    """The day each stored alert opened: an alert that spans days (an incident's flare-ups are
-    one alert) is stored under its last day, but it was there to see from its first."""
-    last = pd.to_datetime(frame["date"])
-    if "first_seen" not in frame:
-        return last
-    first = pd.to_datetime(frame["first_seen"], errors="coerce").dt.normalize()
-    return first.fillna(last).where(first.isna() | (first <= last), last)
-
-
 # -- reply risk --------------------------------------------------------------------------------
 
 
 def reply_risk(
-    survival: Any, store: Any, as_of: AsOf, *, page: int = 1, page_size: int = PAGE_SIZE
+    survival: SurvivalModel, source: SignalSource, as_of: AsOf, *, page: int = 1, page_size: int = PAGE_SIZE
 ) -> dict[str, Any]:
     """Open cases at as-of (store complaints of the last 30 days, no reply recorded), riskiest first."""
     from forecasting.summary import OPEN_WINDOW_DAYS, store_open_cases
 
-    cases = store_open_cases(store, as_of.ts)
+    cases = store_open_cases(source, as_of.ts)
     if len(cases) == 0:
         return {"rows": [], "total": 0, "page": 1, "pages": 1, "n_overdue": 0, "window": OPEN_WINDOW_DAYS}
     pred = survival.predict(cases, as_of=as_of.ts, open_only=True)
@@ -659,7 +436,7 @@ def reply_risk(
 # -- model -------------------------------------------------------------------------------------
 
 
-def model_info(engine: Any, store: Any, as_of: AsOf) -> dict[str, Any]:
+def model_info(engine: InferenceEngine | None, store: EventStore | None, as_of: AsOf) -> dict[str, Any]:
     """The classifier in service, its evaluation metrics and the review rate of stored predictions."""
     import json
     from pathlib import Path
@@ -684,7 +461,7 @@ def model_info(engine: Any, store: Any, as_of: AsOf) -> dict[str, Any]:
                     {"label": k, **{m: _num(v.get(m)) for m in ("precision", "recall", "f1", "support")}}
                     for k, v in (ev.get("per_class") or {}).items()
                 ]
-    if store is not None and hasattr(getattr(store, "complaints", None), "read_predictions"):
+    if store is not None:
         pred = store.complaints.read_predictions()
         if len(pred) and "needs_review" in pred.columns:
             flags = pred["needs_review"].astype(bool)
@@ -704,17 +481,18 @@ def model_info(engine: Any, store: Any, as_of: AsOf) -> dict[str, Any]:
     return out
 
 
-def warm(store: Any, forecaster: Any) -> None:
+def warm(source: SignalSource | None, forecaster: Forecaster | None) -> None:
     """Compute what the overview and grid need for the default as-of (at start-up, in a thread).
 
     The first request otherwise pays for building the series from the signals and for every
-    forecast of the page; afterwards they come from the caches above and the forecaster's.
+    forecast of the page; afterwards they come from the values kept per signal source
+    (:data:`forecasting.sources.SOURCE_CACHE`) and the forecasts the forecaster keeps.
     """
     if forecaster is None:
         return
-    at = resolve(None, store, forecaster)
-    fcs = Forecasts(forecaster, series_values(store, forecaster, at.day))
+    at = resolve(None, source, forecaster)
+    fcs = Forecasts(forecaster, series_values(source, forecaster, at.day))
     volume_table(fcs, at)
     fcs.after("total", at.day, forecaster.config.horizon)
-    if store is not None:
-        grid(fcs, store, at)
+    if source is not None:
+        grid(fcs, source, at)

@@ -19,9 +19,10 @@ import hmac
 import json
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,8 +30,17 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from forecasting.asof import WEEK, AsOf, resolve
+from forecasting.history import series_values
+from forecasting.outlook import Forecasts
+from serving.dashboard import data
+from serving.deps import EngineDep, ForecasterDep, SettingsDep, SourceDep, StoreDep, SurvivalDep
 from serving.errors import InvalidInput, ServiceError
 from serving.routers import parse_time
+
+if TYPE_CHECKING:
+    from forecasting.forecaster import Forecaster
+    from forecasting.sources import SignalSource
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +51,9 @@ STRINGS = HERE / "strings"
 LANGS = ("zh", "en")
 
 
-async def require_dashboard_key(request: Request) -> None:
+async def require_dashboard_key(request: Request, settings: SettingsDep) -> None:
     """With API keys set, a page needs one: Bearer, or Basic with the key as password."""
-    keys: list[str] = request.app.state.settings.api_keys if hasattr(request.app.state, "settings") else []
+    keys: list[str] = settings.api_keys
     if not keys:
         return
     header = request.headers.get("authorization", "")
@@ -113,27 +123,8 @@ def strings(lang: str) -> dict[str, str]:
     return base
 
 
-def _state(request: Request) -> tuple[Any, Any, Any, Any]:
-    s = request.app.state
-    return (
-        getattr(s, "store", None),
-        getattr(s, "forecaster", None),
-        getattr(s, "survival", None),
-        getattr(s, "engine", None),
-    )
-
-
-def _as_of(request: Request, value: str | None) -> Any:
-    from serving.dashboard import data
-
-    if value:
-        parse_time(value, "as_of")  # 422 with the error envelope on a bad date
-    store, forecaster, _, _ = _state(request)
-    return data.resolve(value or None, store, forecaster)
-
-
 def _render(
-    request: Request, template: str, view: str, as_of: Any, lang: str, **context: Any
+    request: Request, template: str, view: str, as_of: AsOf, lang: str, **context: Any
 ) -> HTMLResponse:
     lang = lang if lang in LANGS else "zh"
     params = dict(request.query_params)
@@ -176,42 +167,74 @@ AsOfQuery = Query(None, max_length=64, description="As-of date/time (default: th
 LangQuery = Query("zh", pattern="^(zh|en)$")
 
 
+@dataclass
+class Page:
+    """What every page reads: the request, the signal source and the forecaster, the as-of time
+    and the language."""
+
+    request: Request
+    source: SignalSource | None
+    forecaster: Forecaster | None
+    at: AsOf
+    lang: str
+
+    def forecasts(self) -> Forecasts:
+        """The forecaster and the series up to the as-of day (from the store, else its own)."""
+        return Forecasts(self.forecaster, series_values(self.source, self.forecaster, self.at.day))
+
+    def render(self, template: str, view: str, **context: Any) -> HTMLResponse:
+        return _render(self.request, template, view, self.at, self.lang, **context)
+
+
+def page_context(
+    request: Request,
+    source: SourceDep,
+    forecaster: ForecasterDep,
+    as_of: str | None = AsOfQuery,
+    lang: str = LangQuery,
+) -> Page:
+    """The page's as-of time: 422 with the error envelope on a bad date (a plain ``def``: finding
+    the latest complaint reads the store)."""
+    if as_of:
+        parse_time(as_of, "as_of")
+    return Page(request, source, forecaster, resolve(as_of or None, source, forecaster), lang)
+
+
+PageDep = Annotated[Page, Depends(page_context)]
+
+
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQuery) -> Response:
+def overview(p: PageDep, sm: SurvivalDep) -> Response:
     from forecasting.summary import hot_issues
-    from serving.dashboard import data
 
-    store, fc, sm, _ = _state(request)
-    t = strings(lang)
-    at = _as_of(request, as_of)
+    t = strings(p.lang)
+    source, fc, at = p.source, p.forecaster, p.at
     notes: list[str] = []
-    fcs = data.Forecasts(fc, data.series_values(store, fc, at.day))
+    fcs = p.forecasts()
     volume = data.volume_table(fcs, at) if fc is not None else []
     if fc is None:
         notes.append(t["no_forecaster"])
     figure = data.series_figure(fcs, "total", at, t)
     hot, alerts, risk = [], [], None
-    if store is not None:
-        hot = hot_issues(store, at.ts, window_days=data.WEEK, top=10)
-        alerts = data.open_alerts(store, at)
+    if source is not None:
+        hot = hot_issues(source, at.ts, window_days=WEEK, top=10)
+        alerts = data.open_alerts(source, at)
     else:
         notes.append(t["no_store"])
-    if sm is not None and store is not None:
-        risk = data.reply_risk(sm, store, at, page_size=10)
+    if sm is not None and source is not None:
+        risk = data.reply_risk(sm, source, at, page_size=10)
     elif sm is None:
         notes.append(t["no_survival"])
-    return _render(
-        request, "overview.html", "overview", at, lang,
+    return p.render(
+        "overview.html", "overview",
         volume=volume, figure=figure, hot=hot, alerts=alerts, risk=risk, notes=notes,
     )  # fmt: skip
 
 
 @router.get("/incidents", response_class=HTMLResponse)
 def incidents(
-    request: Request,
-    as_of: str | None = AsOfQuery,
-    lang: str = LangQuery,
+    p: PageDep,
     category: str | None = Query(None, max_length=200),
     district: str | None = Query(None, max_length=200),
     urgency: str | None = Query(None, max_length=16),
@@ -220,17 +243,13 @@ def incidents(
     q: str | None = Query(None, max_length=200),
     page: int = Query(1, ge=1, le=100_000),
 ) -> Response:
-    from serving.dashboard import data
-
-    store, fc, _, _ = _state(request)
-    at = _as_of(request, as_of)
     start, end = _day(since, "since"), _day(until, "until")
     if start is not None and end is not None and start > end:
         raise InvalidInput(f"since {start:%Y-%m-%d} is after until {end:%Y-%m-%d}")
     result = (
         data.incidents(
-            store,
-            at,
+            p.source,
+            p.at,
             category=category,
             district=district,
             urgency=urgency,
@@ -239,69 +258,50 @@ def incidents(
             q=q,
             page=page,
         )
-        if store is not None
+        if p.source is not None
         else {"rows": [], "total": 0, "page": 1, "pages": 1}
     )
-    choices = _choices(store, fc)
-    return _render(
-        request, "incidents.html", "incidents", at, lang,
-        result=result, choices=choices, urgencies=data.URGENCIES, no_store=store is None,
+    choices = _choices(p.source, p.forecaster)
+    return p.render(
+        "incidents.html", "incidents",
+        result=result, choices=choices, urgencies=data.URGENCIES, no_store=p.source is None,
     )  # fmt: skip
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-def incident(
-    request: Request,
-    incident_id: str = PathParam(..., max_length=200),
-    as_of: str | None = AsOfQuery,
-    lang: str = LangQuery,
-) -> Response:
+def incident(p: PageDep, incident_id: str = PathParam(..., max_length=200)) -> Response:
     from nlp.pii import mask_excerpt
-    from serving.dashboard import data
 
-    store, _, _, _ = _state(request)
-    if store is None:
-        raise ServiceError(strings(lang)["no_store"], status_code=503, error_type="store_not_configured")
-    at = _as_of(request, as_of)
-    detail = data.incident_detail(store, incident_id, at)
+    if p.source is None:
+        raise ServiceError(strings(p.lang)["no_store"], status_code=503, error_type="store_not_configured")
+    detail = data.incident_detail(p.source, incident_id, p.at)
     if detail is None:
         raise ServiceError(
             f"no incident {mask_excerpt(incident_id)!r}", status_code=404, error_type="not_found"
         )
-    return _render(request, "incident.html", "incidents", at, lang, inc=detail)
+    return p.render("incident.html", "incidents", inc=detail)
 
 
 @router.get("/grid", response_class=HTMLResponse)
-def grid(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQuery) -> Response:
-    from serving.dashboard import data
-
-    store, fc, _, _ = _state(request)
-    at = _as_of(request, as_of)
-    g = data.grid(data.Forecasts(fc, data.series_values(store, fc, at.day)), store, at)
-    return _render(request, "grid.html", "grid", at, lang, grid=g, no_store=store is None)
+def grid(p: PageDep) -> Response:
+    g = data.grid(p.forecasts(), p.source, p.at)
+    return p.render("grid.html", "grid", grid=g, no_store=p.source is None)
 
 
 @router.get("/forecasts", response_class=HTMLResponse)
-def forecasts(
-    request: Request,
-    as_of: str | None = AsOfQuery,
-    lang: str = LangQuery,
-    series: str = Query("total", max_length=300),
-) -> Response:
+def forecasts(p: PageDep, series: str = Query("total", max_length=300)) -> Response:
     from nlp.pii import mask_excerpt
-    from serving.dashboard import data
 
-    store, fc, _, _ = _state(request)
-    at = _as_of(request, as_of)
+    fc, at = p.forecaster, p.at
     if fc is None:
-        return _render(request, "forecasts.html", "forecasts", at, lang, fc=None, series=series, keys=[], model=None,
-                       figure=None, table=[], level_metrics=None)  # fmt: skip
+        return p.render("forecasts.html", "forecasts", fc=None, series=series, keys=[], model=None,
+                        figure=None, table=[], level_metrics=None)  # fmt: skip
     if series not in fc.models:
         raise ServiceError(
             f"unknown series {mask_excerpt(series)!r}", status_code=404, error_type="unknown_series"
         )
-    fcs = data.Forecasts(fc, data.series_values(store, fc, at.day))
-    figure = data.series_figure(fcs, series, at, strings(lang))
+    fcs = p.forecasts()
+    figure = data.series_figure(fcs, series, at, strings(p.lang))
     ahead = fcs.after(series, at.day, fc.config.horizon)
     sm = fc.models[series]
     level_metrics = (fc.metrics.get("levels") or {}).get(sm.level) if isinstance(fc.metrics, dict) else None
@@ -309,39 +309,27 @@ def forecasts(
         "head": sm.head, "mode": sm.mode, "interval": sm.interval, "parent": sm.parent, "share": sm.share,
         "mean_daily": sm.mean_daily, "mase": sm.mase, "coverage": sm.coverage, "reason": sm.reason, "level": sm.level,
     }  # fmt: skip
-    return _render(
-        request, "forecasts.html", "forecasts", at, lang,
+    return p.render(
+        "forecasts.html", "forecasts",
         fc=fc, series=series, keys=fc.keys, model=model, figure=figure,
         table=[] if ahead is None else ahead.to_dict(orient="records"), level_metrics=level_metrics,
     )  # fmt: skip
 
 
 @router.get("/risk", response_class=HTMLResponse)
-def risk(
-    request: Request,
-    as_of: str | None = AsOfQuery,
-    lang: str = LangQuery,
-    page: int = Query(1, ge=1, le=100_000),
-) -> Response:
-    from serving.dashboard import data
-
-    store, _, sm, _ = _state(request)
-    at = _as_of(request, as_of)
-    result = data.reply_risk(sm, store, at, page=page) if sm is not None and store is not None else None
-    return _render(request, "risk.html", "risk", at, lang, result=result)
+def risk(p: PageDep, sm: SurvivalDep, page: int = Query(1, ge=1, le=100_000)) -> Response:
+    source = p.source
+    result = data.reply_risk(sm, source, p.at, page=page) if sm is not None and source is not None else None
+    return p.render("risk.html", "risk", result=result)
 
 
 @router.get("/model", response_class=HTMLResponse)
-def model(request: Request, as_of: str | None = AsOfQuery, lang: str = LangQuery) -> Response:
-    from serving.dashboard import data
-
-    store, _, _, engine = _state(request)
-    at = _as_of(request, as_of)
-    info = data.model_info(engine, store, at)
-    return _render(request, "model.html", "model", at, lang, info=info)
+def model(p: PageDep, store: StoreDep, engine: EngineDep) -> Response:
+    info = data.model_info(engine, store, p.at)
+    return p.render("model.html", "model", info=info)
 
 
-def _choices(store: Any, fc: Any) -> dict[str, list[str]]:
+def _choices(source: SignalSource | None, fc: Forecaster | None) -> dict[str, list[str]]:
     """Category and district names for the filter menus (from the forecaster's series keys)."""
     cats: set[str] = set()
     dists: set[str] = set()
@@ -350,8 +338,8 @@ def _choices(store: Any, fc: Any) -> dict[str, list[str]]:
             for part in k.split("|"):
                 level, _, name = part.partition("=")
                 (cats if level == "category" else dists if level == "district" else set()).add(name)
-    elif store is not None:
-        sig = store.signals.read()
+    elif source is not None:
+        sig = source.signals.read()
         cats = set(sig["category"].astype(str)) if len(sig) else set()
         dists = set(sig["district"].astype(str)) if len(sig) else set()
     return {"categories": sorted(cats), "districts": sorted(dists)}

@@ -1,4 +1,4 @@
-"""Routers of the service, and the dependencies they share (API-key authentication).
+"""Routers of the service, and what they share: API-key authentication and date parameters.
 
 Authentication is optional: with ``HOTLINE_API_KEYS`` empty every route is open. With keys set,
 every ``/v1/...`` route needs ``Authorization: Bearer <key>``; ``/health``, ``/ready``,
@@ -8,30 +8,32 @@ every ``/v1/...`` route needs ``Authorization: Bearer <key>``; ``/health``, ``/r
 from __future__ import annotations
 
 import hmac
-import math
-from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from serving.deps import SettingsDep
 from serving.errors import InvalidInput, ServiceError, Unauthorized
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-async def require_api_key(request: Request) -> None:
+
+async def require_api_key(request: Request, settings: SettingsDep) -> None:
     """FastAPI dependency: check the Bearer key when the service has keys configured."""
-    keys: list[str] = request.app.state.settings.api_keys
+    keys: list[str] = settings.api_keys
     if not keys:
         return
     _check_bearer(request, keys)
 
 
-async def require_admin_key(request: Request) -> None:
+async def require_admin_key(request: Request, settings: SettingsDep) -> None:
     """FastAPI dependency of ``/v1/admin/*``: an admin key, and no admin keys means no admin routes.
 
     Admin keys are separate from the API keys: a client that may classify must not be able to
     swap the model, and an unconfigured service must not expose reload to anyone.
     """
-    keys: list[str] = request.app.state.settings.admin_keys
+    keys: list[str] = settings.admin_keys
     if not keys:
         raise ServiceError(
             "admin routes are disabled; set HOTLINE_ADMIN_KEYS to enable them",
@@ -59,7 +61,7 @@ def _check_bearer(request: Request, keys: list[str]) -> None:
 MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
-def parse_time(value: str | None, name: str, *, date_only: bool = False) -> Any:
+def parse_time(value: str | None, name: str, *, date_only: bool = False) -> pd.Timestamp | None:
     """A caller's date/time as a naive ``pd.Timestamp`` (``None`` for empty), or 422.
 
     Complaint times are local wall-clock times without a zone (as the hotline exports them);
@@ -85,27 +87,3 @@ def parse_time(value: str | None, name: str, *, date_only: bool = False) -> Any:
     if not MIN_YEAR <= ts.year <= MAX_YEAR:
         raise InvalidInput(f"{name}: year {ts.year} is out of range ({MIN_YEAR}-{MAX_YEAR})")
     return ts
-
-
-def jsonable(value: Any) -> Any:
-    """A store or pandas cell as JSON: NaN/NaT -> null, timestamps -> ISO text, lists recursively."""
-    import pandas as pd
-
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, (datetime, date)):
-        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
-    if hasattr(value, "isoformat"):
-        try:
-            return None if pd.isna(value) else value.isoformat(sep=" ")
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if hasattr(value, "item") and not isinstance(value, str):
-        return jsonable(value.item())
-    return value

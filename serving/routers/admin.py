@@ -14,13 +14,17 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 
+from serving.deps import MetricsDep, ModelSlotDep, SettingsDep
 from serving.errors import ServiceError
 from serving.routers import require_admin_key
 from serving.schemas import ErrorResponse, ReloadRequest, ReloadResponse
+
+if TYPE_CHECKING:
+    from nlp.engine import EngineConfig, InferenceEngine
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +64,7 @@ def _target(configured: Path, version: str | None) -> Path:
     return candidate
 
 
-def _load_checked(target: Path, config: Any) -> Any:
+def _load_checked(target: Path, config: EngineConfig) -> InferenceEngine:
     """Load and probe a model; any failure means "do not serve this", whatever the cause."""
     from nlp.engine import InferenceEngine
 
@@ -95,9 +99,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Load a version of the configured model (or re-read the registry's `current`) and swap it in.",
     responses=_ERRORS,
 )
-async def reload(request: Request, body: ReloadRequest | None = Body(None)) -> ReloadResponse:
-    state = request.app.state
-    configured = state.settings.model_dir
+async def reload(
+    settings: SettingsDep, slot: ModelSlotDep, metrics: MetricsDep, body: ReloadRequest | None = Body(None)
+) -> ReloadResponse:
+    configured = settings.model_dir
     if configured is None:
         raise ServiceError(
             "no model directory configured; start the service with --model / HOTLINE_MODEL_DIR",
@@ -106,15 +111,15 @@ async def reload(request: Request, body: ReloadRequest | None = Body(None)) -> R
         )
     version = body.version if body else None
     target = await asyncio.to_thread(_target, Path(configured), version)
-    async with state.reload_lock:
+    async with slot.lock:
         started = time.perf_counter()
-        previous = state.engine.version if state.engine is not None else None
+        previous = slot.engine.version if slot.engine is not None else None
         try:
             # Load completely (in a thread: the event loop keeps serving) before anything points
             # at it; the swap itself is one attribute assignment.
-            engine = await asyncio.to_thread(_load_checked, target, state.engine_config)
+            engine = await asyncio.to_thread(_load_checked, target, slot.config)
         except Exception as exc:
-            state.metrics.reloads.labels(outcome="error").inc()
+            metrics.reloads.labels(outcome="error").inc()
             # The cause (paths, parser errors) goes to the operator's log, not to the caller.
             logger.error("model reload failed; the previous model stays in service", exc_info=exc)
             kept = f" ({previous} stays in service)" if previous else ""
@@ -122,11 +127,9 @@ async def reload(request: Request, body: ReloadRequest | None = Body(None)) -> R
                 f"the model could not be loaded: its files are missing or malformed{kept}; "
                 "see the service log"
             ) from None
-        state.engine = engine
-        state.batcher.engine = engine
-        state.load_error = None
-        state.metrics.set_model(engine.version, engine.model_type, engine.describe()["name"])
-        state.metrics.reloads.labels(outcome="ok").inc()
+        slot.swap(engine)
+        metrics.set_model(engine.version, engine.model_type, engine.describe()["name"])
+        metrics.reloads.labels(outcome="ok").inc()
         elapsed = time.perf_counter() - started
     logger.info("model reloaded", extra={"previous_version": previous, "model_version": engine.version})
     return ReloadResponse(

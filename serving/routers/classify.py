@@ -7,11 +7,12 @@ import logging
 import unicodedata
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 from starlette.concurrency import run_in_threadpool
 
 from nlp.pii import mask_pii
 from nlp.text import join_title_text
+from serving.deps import BatcherDep, EngineDep, EventFields, EventFieldsDep, SettingsDep
 from serving.errors import InvalidInput, ModelNotReady, PayloadTooLarge
 from serving.routers import require_api_key
 from serving.schemas import (
@@ -108,10 +109,12 @@ def prepare_texts(items: list[Complaint], max_chars: int) -> list[tuple[str, boo
     responses=_ERRORS,
 )
 async def classify(
-    request: Request,
+    settings: SettingsDep,
+    batcher: BatcherDep,
+    engine: EngineDep,
+    event_fields: EventFieldsDep,
     body: Complaint | list[Complaint] = Body(..., description="One complaint, or an array of complaints."),
 ) -> ClassifyResult | list[ClassifyResult]:
-    settings = request.app.state.settings
     single = isinstance(body, Complaint)
     items = [body] if single else list(body)
     if not items:
@@ -121,8 +124,7 @@ async def classify(
             f"{len(items)} complaints in one request; the limit is {settings.max_texts_per_request} "
             "(split the list, or raise HOTLINE_MAX_TEXTS_PER_REQUEST)"
         )
-    batcher = getattr(request.app.state, "batcher", None)
-    if batcher is None or request.app.state.engine is None:
+    if batcher is None or engine is None:
         raise ModelNotReady("no model is loaded; check /ready and the service log")
     # Normalising and masking are CPU work in proportion to the text: off the event loop, so that
     # /health and every other request keep being answered meanwhile.
@@ -132,7 +134,9 @@ async def classify(
         # Text only at DEBUG, and masked (prepare_text masked it).
         logger.debug("classify texts", extra={"texts": [t[:200] for t in texts]})
     result = await batcher.submit(texts)
-    events = await _event_fields(request, texts, items, result.predictions) if settings.event_fields else None
+    events = (
+        await _event_fields(event_fields, texts, items, result.predictions) if settings.event_fields else None
+    )
     out = []
     for i, (item, pred) in enumerate(zip(items, result.predictions, strict=True)):
         out.append(
@@ -151,10 +155,9 @@ async def classify(
 
 
 async def _event_fields(
-    request: Request, texts: list[str], items: list[Complaint], predictions: list[Any]
+    fn: EventFields | None, texts: list[str], items: list[Complaint], predictions: list[Any]
 ) -> list[dict[str, Any]] | None:
     """Location, urgency, time mentions and keywords (``nlp.events``), when that module exists."""
-    fn = getattr(request.app.state, "event_fields", None)
     if fn is None:
         return None
     try:

@@ -1,7 +1,7 @@
 """``GET /v1/incidents``, ``GET /v1/incidents/{id}``, ``GET /v1/hot`` and ``GET /v1/signals``.
 
-Read-only views of the event store that ``hotline events`` fills. The store is
-``request.app.state.store`` (an :class:`events.store.EventStore`, or ``None`` when the service
+Read-only views of the event store that ``hotline events`` fills. The store comes from
+:data:`serving.deps.StoreDep` (an :class:`events.store.EventStore`, or ``None`` when the service
 runs without ``HOTLINE_STORE_URL``; then every route answers 503 with the error envelope
 ``{"error": ..., "error_type": "store_not_configured"}``). Errors are raised as
 :class:`serving.errors.ServiceError`, which the service's handlers turn into that envelope.
@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Path, Query, Request
+import pandas as pd
+from fastapi import APIRouter, Path, Query
 
+from common.jsonsafe import json_safe
 from nlp.pii import mask_excerpt
+from serving.deps import StoreDep
 from serving.errors import InvalidInput, ServiceError
-from serving.routers import jsonable, parse_time
+from serving.routers import parse_time
+
+if TYPE_CHECKING:
+    from events.store import EventStore
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +36,7 @@ MAX_LIMIT = 1000
 MAX_COMPLAINTS = 1_000_000
 
 
-def _store(request: Request) -> Any:
-    store = getattr(request.app.state, "store", None)
+def _required(store: EventStore | None) -> EventStore:
     if store is None:
         raise ServiceError(_NO_STORE, status_code=503, error_type="store_not_configured")
     return store
@@ -51,24 +56,25 @@ def _parse_day(value: str | None, name: str) -> date | None:
 AS_OF = "Decisions as of this date/time (default: the latest complaint in the store); nothing later is read."
 
 
-def _as_of(store: Any, value: str | None) -> tuple[Any, str]:
+def _as_of(store: EventStore, value: str | None) -> tuple[pd.Timestamp | None, str]:
     """The as-of time (422 on a bad date) and how it was chosen."""
     from forecasting.asof import resolve_as_of
+    from forecasting.sources import signal_source
 
     if value:
         parse_time(value, "as_of")
         return resolve_as_of(value)
     try:
-        return resolve_as_of(None, store)
+        return resolve_as_of(None, signal_source(store))
     except ValueError:
         return None, "empty store"
 
 
-def _rows(frame: Any) -> list[dict[str, Any]]:
-    return [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [json_safe(r) for r in frame.to_dict(orient="records")]
 
 
-def _incident_rows(frame: Any) -> list[dict[str, Any]]:
+def _incident_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     rows = _rows(frame)
     for r in rows:
         r.pop("created_at", None)
@@ -80,7 +86,7 @@ def _incident_rows(frame: Any) -> list[dict[str, Any]]:
     summary="Incidents (same-problem, same-place complaint groups), hottest first.",
 )
 def list_incidents(
-    request: Request,
+    store: StoreDep,
     since: str | None = Query(None, description="Only incidents with a complaint on/after this date."),
     until: str | None = Query(None, description="Only incidents that started on/before this date."),
     category: str | None = Query(None, description="Only this category."),
@@ -90,7 +96,7 @@ def list_incidents(
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
     as_of: str | None = Query(None, max_length=64, description=AS_OF),
 ) -> Any:
-    store = _store(request)
+    store = _required(store)
     start = _parse_day(since, "since")
     end = _parse_day(until, "until")
     ts, how = _as_of(store, as_of)
@@ -109,13 +115,13 @@ def list_incidents(
     return {"incidents": _incident_rows(frame), "count": len(frame), **_as_of_fields(ts, how)}
 
 
-def _as_of_fields(ts: Any, how: str) -> dict[str, Any]:
+def _as_of_fields(ts: pd.Timestamp | None, how: str) -> dict[str, Any]:
     return {"as_of": None if ts is None else f"{ts:%Y-%m-%d %H:%M:%S}", "as_of_source": how}
 
 
 @router.get("/v1/incidents/{incident_id}", summary="One incident with its member complaints (masked).")
-def get_incident(request: Request, incident_id: str = Path(..., max_length=200)) -> Any:
-    store = _store(request)
+def get_incident(store: StoreDep, incident_id: str = Path(..., max_length=200)) -> Any:
+    store = _required(store)
     frame = store.incidents.read(ids=[incident_id], limit=1)
     if frame.empty:
         raise ServiceError(
@@ -131,7 +137,7 @@ def get_incident(request: Request, incident_id: str = Path(..., max_length=200))
 
 @router.get("/v1/hot", summary="Hot issues (热点问题): the top incidents by heat score.")
 def hot(
-    request: Request,
+    store: StoreDep,
     top: int = Query(10, ge=1, le=MAX_LIMIT, description="How many hot issues."),
     since: str | None = Query(None, description="Only incidents active on/after this date."),
     category: str | None = Query(None),
@@ -139,7 +145,7 @@ def hot(
     min_complaints: int = Query(2, ge=1, le=MAX_COMPLAINTS),
     as_of: str | None = Query(None, max_length=64, description=AS_OF),
 ) -> Any:
-    store = _store(request)
+    store = _required(store)
     start = _parse_day(since, "since")
     ts, how = _as_of(store, as_of)
     frame = store.incidents.hot(
@@ -158,13 +164,13 @@ def hot(
     summary="Daily calls, incidents and new incidents per category × district, with calendar features.",
 )
 def signals(
-    request: Request,
+    store: StoreDep,
     start: str | None = Query(None, description="First date, YYYY-MM-DD (inclusive)."),
     end: str | None = Query(None, description="Last date, YYYY-MM-DD (inclusive)."),
     category: str | None = Query(None),
     district: str | None = Query(None),
 ) -> Any:
-    store = _store(request)
+    store = _required(store)
     first = _parse_day(start, "start")
     last = _parse_day(end, "end")
     if first and last and first > last:

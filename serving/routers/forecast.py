@@ -1,10 +1,10 @@
 """Forecast, alert and reply-risk routes.
 
 ``GET /v1/forecast?series=...&horizon=...``, ``GET /v1/forecast/series``,
-``GET /v1/alerts?since=&limit=`` and ``POST /v1/reply-risk``. They read
-``request.app.state.forecaster`` (a :class:`forecasting.forecaster.Forecaster`),
-``request.app.state.survival`` (a :class:`forecasting.survival.SurvivalModel`) and
-``request.app.state.store`` (an :class:`events.store.EventStore`); a missing one answers 503.
+``GET /v1/alerts?since=&limit=`` and ``POST /v1/reply-risk``. They get the forecaster (a
+:class:`forecasting.forecaster.Forecaster`), the survival model (a
+:class:`forecasting.survival.SurvivalModel`) and the event store through the dependencies of
+:mod:`serving.deps`; a missing one answers 503.
 Errors are raised as :class:`serving.errors.ServiceError`; the service's handlers answer them
 with the envelope ``{"error": ..., "error_type": ...}`` and count them in ``/metrics``.
 """
@@ -15,13 +15,15 @@ import logging
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from common.errors import HotlineError
+from common.jsonsafe import json_safe
 from nlp.pii import mask_excerpt
+from serving.deps import ForecasterDep, SourceDep, StoreDep, SurvivalDep
 from serving.errors import InvalidInput, PayloadTooLarge, ServiceError, library_message
-from serving.routers import jsonable, parse_time
+from serving.routers import parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +50,7 @@ def _error(exc: HotlineError) -> ServiceError:
 
 
 @router.get("/v1/forecast/series", summary="Series the loaded forecaster knows.")
-def forecast_series(request: Request) -> Any:
-    fc = getattr(request.app.state, "forecaster", None)
+def forecast_series(fc: ForecasterDep) -> Any:
     if fc is None:
         raise _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
     return {
@@ -63,7 +64,8 @@ def forecast_series(request: Request) -> Any:
 
 @router.get("/v1/forecast", summary="Daily forecast of one series with 80% and 95% intervals.")
 def forecast(
-    request: Request,
+    fc: ForecasterDep,
+    source: SourceDep,
     series: str = Query(
         "total",
         max_length=MAX_SERIES_CHARS,
@@ -79,7 +81,6 @@ def forecast(
         "latest complaint in the store, else the forecaster's last day).",
     ),
 ) -> Any:
-    fc = getattr(request.app.state, "forecaster", None)
     if fc is None:
         raise _unavailable("forecaster", "fit one with `hotline forecast fit` and set HOTLINE_FORECAST_DIR")
     if series not in fc.models:
@@ -89,20 +90,22 @@ def forecast(
             status_code=404,
             error_type="unknown_series",
         )
-    from serving.dashboard import data
+    from forecasting.asof import resolve
+    from forecasting.history import series_values
+    from forecasting.outlook import Forecasts
 
     if as_of:
         parse_time(as_of, "as_of")
-    store = getattr(request.app.state, "store", None)
     try:
-        at = data.resolve(as_of, store, fc)
-        values = data.series_values(store, fc, at.day)
-        table = data.Forecasts(fc, values).after(series, at.day, horizon or fc.config.horizon)
+        at = resolve(as_of, source, fc)
+        table = Forecasts(fc, series_values(source, fc, at.day)).after(
+            series, at.day, horizon or fc.config.horizon
+        )
     except HotlineError as exc:
         raise _error(exc) from exc
     sm = fc.models[series]
     points = [
-        {k: jsonable(v) for k, v in r.items() if k not in ("series", "model", "interval")}
+        json_safe({k: v for k, v in r.items() if k not in ("series", "model", "interval")})
         for r in table.to_dict(orient="records")
     ]
     return {
@@ -119,14 +122,13 @@ def forecast(
 
 @router.get("/v1/alerts", summary="Stored surge alerts, highest score first.")
 def list_alerts(
-    request: Request,
+    store: StoreDep,
     since: str | None = Query(None, description="Only alerts for days on/after this date (YYYY-MM-DD)."),
     limit: int = Query(50, ge=1, le=1000),
     as_of: str | None = Query(
         None, max_length=64, description="Only alerts opened by this date (default: no bound)."
     ),
 ) -> Any:
-    store = getattr(request.app.state, "store", None)
     if store is None:
         raise _unavailable("event store", "set HOTLINE_STORE_URL to the store written by `hotline events`")
     day = parse_time(since, "since", date_only=True)
@@ -137,12 +139,12 @@ def list_alerts(
         )
         if last is not None and len(frame):
             # Alerts are per day: an as-of time includes its whole day.
-            from serving.dashboard.data import alert_opened
+            from forecasting.alert_records import alert_opened
 
             frame = frame[alert_opened(frame) <= last.normalize()].head(limit)
     except HotlineError as exc:
         raise _error(exc) from exc
-    alerts = [{k: jsonable(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]
+    alerts = [json_safe(r) for r in frame.to_dict(orient="records")]
     return {"count": len(alerts), "alerts": alerts}
 
 
@@ -174,8 +176,7 @@ CaseList = Annotated[list[OpenCase], Field(min_length=1, max_length=MAX_CASES)]
 
 
 @router.post("/v1/reply-risk", summary="Probability that each open case is still unanswered at the deadline.")
-def reply_risk(request: Request, body: ReplyRiskRequest | CaseList) -> Any:
-    sm = getattr(request.app.state, "survival", None)
+def reply_risk(sm: SurvivalDep, body: ReplyRiskRequest | CaseList) -> Any:
     if sm is None:
         raise _unavailable(
             "survival model", "fit one with `hotline survival fit` and set HOTLINE_SURVIVAL_DIR"
@@ -200,11 +201,11 @@ def reply_risk(request: Request, body: ReplyRiskRequest | CaseList) -> Any:
         if frame[col].isna().all():
             frame = frame.drop(columns=[col])
     try:
-        from forecasting.survival import prepare_cases
+        from forecasting.cases import prepare_cases
 
         cases = prepare_cases(frame, sm.config, analysis_date=as_of, source="request")
         table = sm.predict(cases, deadline_days=req.deadline_days, as_of=as_of)
     except HotlineError as exc:
         raise _error(exc) from exc
-    results = [{k: jsonable(v) for k, v in r.items()} for r in table.to_dict(orient="records")]
+    results = [json_safe(r) for r in table.to_dict(orient="records")]
     return {"as_of": as_of.isoformat(sep=" "), "deadline_days": req.deadline_days, "results": results}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from serving.deps import BatcherDep, EngineDep, LoadErrorDep, MetricsDep, SettingsDep
 from serving.errors import envelope
 from serving.routers import require_api_key
 from serving.schemas import InfoResponse, ModelSummary
+from serving.version import service_version
 
 router = APIRouter(tags=["operations"])
 info_router = APIRouter(tags=["operations"], dependencies=[Depends(require_api_key)])
@@ -24,28 +26,20 @@ async def health() -> dict[str, str]:
     summary="Readiness: a model is loaded and the batcher runs (503 otherwise).",
     responses={503: {"description": "Not ready", "model": None}},
 )
-async def ready(request: Request) -> JSONResponse:
-    state = request.app.state
-    engine = getattr(state, "engine", None)
-    batcher = getattr(state, "batcher", None)
+async def ready(engine: EngineDep, batcher: BatcherDep, load_error: LoadErrorDep) -> JSONResponse:
     if engine is None or batcher is None or not batcher.running:
-        reason = getattr(state, "load_error", None) or "no model loaded (set HOTLINE_MODEL_DIR / --model)"
+        reason = load_error or "no model loaded (set HOTLINE_MODEL_DIR / --model)"
         return envelope(f"not ready: {reason}", "model_not_ready", 503)
     return JSONResponse({"status": "ready", "model_version": engine.version})
 
 
 @router.get("/metrics", summary="Prometheus metrics.", response_class=Response)
-async def metrics(request: Request) -> Response:
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(registry: MetricsDep) -> Response:
+    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @info_router.get("/v1/info", response_model=InfoResponse, summary="Model and limits.")
-async def info(request: Request) -> InfoResponse:
-    from hotline import __version__
-
-    state = request.app.state
-    s = state.settings
-    engine = getattr(state, "engine", None)
+async def info(s: SettingsDep, engine: EngineDep) -> InfoResponse:
     model = None
     if engine is not None:
         d = engine.describe()
@@ -66,5 +60,5 @@ async def info(request: Request) -> InfoResponse:
         max_text_chars=s.max_text_chars,
         top_k=s.top_k,
         auth=bool(s.api_keys),
-        service_version=__version__,
+        service_version=service_version(),
     )

