@@ -66,8 +66,9 @@ def classify(
     adds label, score, top_k (JSON) and needs_review.
     Progress is committed after every chunk, so an interrupted run continues with --resume.
     """
-    from nlp.engine import ClassifyConfig, EngineConfig, classify_log
-    from nlp.io import parse_column_list
+    from batch.classify import ClassifyConfig, classify_log
+    from ingest.options import parse_column_list
+    from nlp.engine import EngineConfig
 
     opts = reader.options(chunk_size=chunk_size)
     try:
@@ -127,7 +128,7 @@ def export(
 ) -> None:
     """Export a transformer model for faster CPU inference (a model directory `--model` accepts)."""
     from nlp.engine import EngineConfig
-    from nlp.onnx_export import evaluate_pair, export_onnx, write_report
+    from tools.onnx_export import evaluate_pair, export_onnx, write_report
 
     if not onnx:
         raise typer.BadParameter("choose an export target: --onnx (the only one so far)")
