@@ -144,3 +144,17 @@ def test_resume_refuses_other_options(
                 input=str(gbk_log), output=str(remote), model=str(tfidf_dir), chunk_size=8, resume=True
             )
         )
+
+
+def test_cli_ray_flag_runs_the_ray_job(
+    ray_cluster: None, gbk_log: Path, tfidf_dir: Path, tmp_path: Path
+) -> None:
+    from tests.test_classify import invoke
+
+    out = tmp_path / "cli.csv"
+    text = invoke("classify", gbk_log, "-o", out, "--model", tfidf_dir, "--chunk-size", "16", "--ray")
+    assert "classified 82 of 90 rows" in text
+    assert shards_dir(out).is_dir()  # the Ray job wrote it, not the local one
+    local = tmp_path / "local.csv"
+    invoke("classify", gbk_log, "-o", local, "--model", tfidf_dir, "--chunk-size", "16")
+    pd.testing.assert_frame_equal(read_output(local), read_output(out))
