@@ -69,6 +69,7 @@ MODULE_ROLES: dict[str, set[str]] = {
     "ingest": {"base"},  # complaint-log readers and writers
     "batch": {"base"},  # file jobs; preprocess runs on the base install
     "batch.classify": {"serve"},
+    "batch.ray_classify": {"ray"},
     "training": {"train"},
     "serving": {"serve"},
     "events": {"serve"},
