@@ -131,7 +131,7 @@ def csc_frames() -> dict[str, Any]:
         frames[part] = pd.DataFrame(
             {
                 "id": [f"{part}-{i}" for i in range(len(raw))],
-                # What nlp.io does to every complaint: normalise, then mask personal data.
+                # What ingest does to every complaint: normalise, then mask personal data.
                 "text": [mask_pii(normalize_text(t)) for t in raw["text_a"]],
                 "label": raw["label"].map({"0": "负面", "1": "正面"}),
                 "row": range(1, len(raw) + 1),

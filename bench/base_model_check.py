@@ -5,7 +5,7 @@ transformers model with the C engine:
 
 - sentence embeddings (``"query: "`` prefix, mean pooling, windows for long texts): min/mean
   cosine over built-in complaint sentences and the first ``--limit`` texts of
-  ``teddy2020/messages.csv`` (title + text as ``nlp.io.iter_texts`` yields them);
+  ``teddy2020/messages.csv`` (title + text as ``ingest.readers.iter_texts`` yields them);
 - token counts (``e5_token_count``) and token ids (the engine's own tokenizer), with the score
   gap of every id mismatch (Viterbi ties: the engine sums scores in float32);
 - the normaliser: every code point, two-code-point graphemes, and whole real texts;
@@ -68,7 +68,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def dataset_texts(path: Path, limit: int | None) -> list[str]:
     from itertools import islice
 
-    from nlp.io import iter_texts
+    from ingest.readers import iter_texts
 
     return list(islice(iter_texts(path), limit))
 
@@ -151,7 +151,7 @@ def normaliser_agreement(tokenizer, mapping: dict[str, str], texts: Sequence[str
 
 def prune_study(model, heldout: Sequence[str], cosine_texts: int) -> list[dict[str, object]]:
     """Prune on messages.csv with and without single characters; measure on held-out texts."""
-    from nlp.io import iter_texts
+    from ingest.readers import iter_texts
     from tools.base_model.e5_reference import default_model_path
     from tools.base_model.e5file import read_e5_file
     from tools.base_model.prune import prune_ids, used_piece_ids

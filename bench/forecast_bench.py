@@ -141,7 +141,8 @@ def forecast_part(root: Path, args: argparse.Namespace, log: logging.Logger) -> 
     from forecasting.config import ForecastConfig
     from forecasting.forecaster import Forecaster
     from forecasting.signals import signals_from_complaints
-    from nlp.io import ReaderOptions, read_complaints
+    from ingest.options import ReaderOptions
+    from ingest.readers import read_complaints
 
     msgs = read_complaints(root / "teddy2020" / "messages.csv", ReaderOptions(require=("text",)))
     msgs = msgs[msgs["time"].notna()].reset_index(drop=True)

@@ -2,7 +2,7 @@
 
     python bench/int8_settings.py --model artifacts/bench/e5-teddy-256/model --texts 240
 
-Exports the model to fused fp32 ONNX once (``nlp.onnx_export``), quantises it with the
+Exports the model to fused fp32 ONNX once (``tools.onnx_export``), quantises it with the
 export's own quantiser (``hotline export --quantize``: MatMul, Gemm and fused Attention, 7-bit
 weights, the classifier layer fp32) with per-tensor and with per-channel weights, and runs
 torch fp32, fp32 ONNX and every int8 variant through :class:`nlp.engine.InferenceEngine` on the
@@ -46,7 +46,7 @@ def main() -> int:
     from throughput import append_result, interleaved
 
     from nlp.engine import EngineConfig, InferenceEngine
-    from nlp.onnx_export import _quantize, export_onnx
+    from tools.onnx_export import _quantize, export_onnx
 
     tmp = Path(tempfile.mkdtemp(prefix="hotline-int8-"))
     export_onnx(args.model, tmp / "fp32", quantize=False)

@@ -149,8 +149,9 @@ def main() -> int:
     from throughput import append_result, interleaved
     from transformers import AutoConfig
 
-    from nlp.classifier import OnnxClassifier, TransformerClassifier
-    from nlp.onnx_export import export_onnx
+    from nlp.batching import plan_batches, run_batches
+    from nlp.transformer import OnnxClassifier, TransformerClassifier
+    from tools.onnx_export import export_onnx
 
     torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="hotline-ceiling-"))
@@ -170,14 +171,16 @@ def main() -> int:
         [tok.cls_token_id, *rng.integers(5, vocab, length - 2).tolist(), tok.sep_token_id]
         for _ in range(args.batch)
     ]
+
+    def logits_of(clf: Any, block: list[list[int]], batch_size: int) -> Any:
+        return run_batches(clf, block, plan_batches(clf, block, batch_size=batch_size))
+
     paths: dict[str, Any] = {}
     for name, clf in models.items():
         # One text per pass, as a per-text pipeline or an unbatched service runs it ...
-        paths[f"{name}_batch1"] = lambda block, clf=clf: clf.logits_from_ids(block, batch_size=1)
+        paths[f"{name}_batch1"] = lambda block, clf=clf: logits_of(clf, block, 1)
         # ... and the same texts in one pass, as the engine's buckets run them.
-        paths[f"{name}_batch{args.batch}"] = lambda block, clf=clf: clf.logits_from_ids(
-            block, batch_size=len(block)
-        )
+        paths[f"{name}_batch{args.batch}"] = lambda block, clf=clf: logits_of(clf, block, len(block))
     for path in paths.values():
         path(ids[:2])
     seconds, _ = interleaved(paths, [ids] * args.rounds)

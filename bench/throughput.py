@@ -43,7 +43,7 @@ TEDDY_LABELS = ["城乡建设", "劳动和社会保障", "教育文体", "商贸
 
 
 def load_texts(n: int) -> list[str]:
-    from nlp.io import ComplaintReader
+    from ingest.readers import ComplaintReader
     from nlp.text import join_title_text
 
     texts: list[str] = []
@@ -60,7 +60,8 @@ def random_head_model(base: Path, out: Path, max_length: int) -> Path:
     """A classifier on the base encoder with a randomly initialised head: for speed figures only."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from nlp.classifier import ModelInfo, TransformerClassifier
+    from nlp.classifier import ModelInfo
+    from nlp.transformer import TransformerClassifier
 
     model = AutoModelForSequenceClassification.from_pretrained(
         base,
@@ -85,7 +86,7 @@ def eval_split(seed: int = 42) -> tuple[object, str]:
         ), f"{SPLIT_TEST.relative_to(REPO)} (bench/accuracy.py split, seed 2020)"
     from sklearn.model_selection import train_test_split
 
-    from nlp.io import read_complaints
+    from ingest.readers import read_complaints
 
     frame = read_complaints(LABELED)
     _, test = train_test_split(frame, test_size=0.2, stratify=frame["label"], random_state=seed)
@@ -148,7 +149,7 @@ def main() -> int:
 
     from nlp.classifier import ModelInfo
     from nlp.engine import EngineConfig, InferenceEngine
-    from nlp.onnx_export import classification_scores, export_onnx
+    from tools.onnx_export import classification_scores, export_onnx
 
     torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="hotline-bench-"))

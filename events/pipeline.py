@@ -1,6 +1,6 @@
 """The event step end to end: read a complaint log, extract events, group, store, signals.
 
-:func:`run_events` is what ``hotline events`` runs. For each chunk of the log (``nlp.io``):
+:func:`run_events` is what ``hotline events`` runs. For each chunk of the log (``ingest``):
 
 1. **category** of each complaint (:mod:`events.categories`): the latest prediction already
    in the store for its id (``hotline classify --store`` writes those), else the log's label
@@ -44,7 +44,9 @@ from events.hot import summarize_incidents
 from events.signals import refresh_signals
 from events.store import EventStore, clean_place
 from events.store.complaints import content_hash
-from nlp.io import ComplaintReader, ReaderOptions, RejectsWriter, count_rows
+from ingest.options import ReaderOptions
+from ingest.readers import ComplaintReader, count_rows
+from ingest.rejects import RejectsWriter
 from nlp.places.gazetteer import Gazetteer
 from nlp.places.learn import gazetteer_coverage
 from nlp.places.normalize import normalize_district
@@ -111,7 +113,7 @@ class EventsReport:
 
 
 def _header_key(name: object) -> str:
-    # As nlp.io matches headers: case, spaces, underscores, dashes and a BOM do not matter.
+    # As ingest matches headers: case, spaces, underscores, dashes and a BOM do not matter.
     return re.sub(r"[\s_\-]", "", str(name).replace("\ufeff", "")).lower()
 
 

@@ -95,7 +95,7 @@ def prepare_cases(
             f"no 'time' column (submission time); the file has: {', '.join(map(str, frame.columns))}",
             path=source,
         )
-    from nlp.io import parse_times
+    from ingest.times import parse_times
 
     out = pd.DataFrame(index=frame.index)
     out["id"] = (frame["id"] if "id" in frame.columns else pd.Series(frame.index, index=frame.index)).astype(
@@ -175,13 +175,14 @@ def read_cases(
     """Read a complaint/reply log (CSV/TSV/JSONL/XLSX/Parquet, UTF-8 or GBK) for the survival model.
 
     The canonical columns (masked title/text, time, district, label) come from
-    :class:`nlp.io.ComplaintReader`; ``reply_time``, ``urgency`` and ``status`` are taken from
+    :class:`ingest.readers.ComplaintReader`; ``reply_time``, ``urgency`` and ``status`` are taken from
     the source columns by name (English or Chinese headers). Fitting needs the reply time;
     scoring open cases does not (``require_reply=False``: every case without one is open).
     """
-    from nlp.io import ComplaintReader, ReaderOptions
+    from ingest.options import ReaderOptions
+    from ingest.readers import ComplaintReader
 
-    def _header_key(name: object) -> str:  # the matching rule of nlp.io's column detection
+    def _header_key(name: object) -> str:  # the matching rule of ingest's column detection
         return re.sub(r"[\s_\-]", "", str(name).replace("\ufeff", "")).lower()
 
     reader = ComplaintReader(path, ReaderOptions(encoding=encoding), rejects=rejects)

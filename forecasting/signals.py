@@ -103,7 +103,7 @@ def read_signals_file(path: str | os.PathLike[str]) -> pd.DataFrame:
         elif name.endswith((".jsonl", ".ndjson", ".json")):
             frame = pd.read_json(p, lines=True, dtype={"category": str, "district": str, "date": str})
         else:
-            from nlp.io import detect_encoding
+            from ingest.formats import detect_encoding
 
             sep = "\t" if name.endswith(".tsv") else ","
             frame = pd.read_csv(

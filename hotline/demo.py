@@ -119,7 +119,8 @@ def _base_model(cfg: DemoConfig) -> str:
 
 
 def _read_gbk(cfg: DemoConfig) -> str:
-    from nlp.io import ComplaintReader, ReaderOptions
+    from ingest.options import ReaderOptions
+    from ingest.readers import ComplaintReader
 
     reader = ComplaintReader(cfg.samples_dir / "complaints_gbk.csv", ReaderOptions(require=("text", "label")))
     rows = sum(len(chunk.records) for chunk in reader)
@@ -128,7 +129,8 @@ def _read_gbk(cfg: DemoConfig) -> str:
 
 
 def _malformed(cfg: DemoConfig) -> str:
-    from nlp.io import ComplaintReader, RejectsWriter
+    from ingest.readers import ComplaintReader
+    from ingest.rejects import RejectsWriter
 
     rejects_path = cfg.workdir / "malformed.rejects.csv"
     with RejectsWriter(rejects_path) as rejects:
@@ -139,7 +141,7 @@ def _malformed(cfg: DemoConfig) -> str:
 
 
 def _preprocess(cfg: DemoConfig) -> str:
-    from nlp.preprocess import preprocess_log
+    from batch.preprocess import preprocess_log
 
     result = preprocess_log(
         cfg.samples_dir / "complaints.csv",
@@ -205,8 +207,8 @@ def _retrain(cfg: DemoConfig) -> str:
 
 
 def _classify(cfg: DemoConfig) -> str:
+    from batch.classify import ClassifyConfig, classify_log
     from events.store import EventStore
-    from nlp.engine import ClassifyConfig, classify_log
 
     paths = _paths(cfg)
     for stale in (paths["store"], paths["predictions"]):
@@ -231,7 +233,7 @@ def _events(cfg: DemoConfig) -> str:
     from events.hot import format_hot_table
     from events.pipeline import run_events
     from events.store import EventStore
-    from nlp.io import ReaderOptions
+    from ingest.options import ReaderOptions
 
     paths = _paths(cfg)
     with EventStore(paths["store"]) as store:

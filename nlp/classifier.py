@@ -1,4 +1,4 @@
-"""Complaint classifiers: the model types, their on-disk format, and loading.
+"""Complaint classifiers: the one abstraction, the on-disk format, and loading.
 
 A model is one directory. Every type writes ``hotline.json`` (:class:`ModelInfo`: type, labels,
 input length, calibration temperature, per-class review thresholds, version) beside its own
@@ -6,18 +6,21 @@ files:
 
 - ``transformer``: a transformers ``save_pretrained`` directory (``config.json`` with
   ``id2label``, ``model.safetensors``, tokenizer files) loadable with
-  ``AutoModelForSequenceClassification`` on its own;
+  ``AutoModelForSequenceClassification`` on its own (:mod:`nlp.transformer`);
 - ``tfidf``: character n-gram and/or jieba-word TF-IDF features with a linear classifier,
-  stored as ``tfidf_vocab.json`` + ``tfidf.safetensors`` (no pickles);
+  stored as ``tfidf_vocab.json`` + ``tfidf.safetensors`` (no pickles; :mod:`nlp.tfidf`);
 - ``fusion``: a transformer and a TF-IDF model in ``transformer/`` and ``tfidf/`` whose
-  temperature-scaled log-probabilities are mixed with a weight chosen on held-out data;
+  temperature-scaled log-probabilities are mixed with a weight chosen on held-out data
+  (:mod:`nlp.fusion`);
 - ``onnx``: a ``transformer`` exported by ``hotline export --onnx`` (``model.onnx``, fp32 or
-  int8, plus the tokenizer), run by ONNX Runtime (:class:`OnnxClassifier`).
+  int8, plus the tokenizer), run by ONNX Runtime (:class:`nlp.transformer.OnnxClassifier`).
 
-All types expose :meth:`Classifier.logits`; probabilities are ``softmax(logits / temperature)``
-so that calibration (fitted by ``training.evaluate``) is one number stored with the model.
-Long complaints are cut head + tail (:func:`head_tail_ids`): the opening says where and what,
-the closing says what the caller wants, and the middle is usually narrative.
+Every type implements :class:`Classifier` once: ``encode`` (texts to model inputs, with a flag
+for each text cut to fit), ``input_lengths`` (padded size of each input, for length-grouped
+batches) and ``forward`` (raw logits of one batch). Scheduling those batches is not the model's
+business: :mod:`nlp.batching` does it for :meth:`Classifier.logits` and for the inference engine
+alike. Probabilities are ``softmax(logits / temperature)`` so that calibration (fitted by
+``training.evaluate``) is one number stored with the model.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from common.errors import ModelNotFoundError
+from common.files import atomic_write_json
+from nlp.batching import plan_batches, run_batches
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +104,7 @@ class ModelInfo:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        path = Path(directory) / INFO_FILE
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        return path
+        return atomic_write_json(Path(directory) / INFO_FILE, self.to_dict())
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> ModelInfo:
@@ -128,10 +131,24 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 @runtime_checkable
 class Classifier(Protocol):
+    """What every model type implements once; callers schedule batches (:mod:`nlp.batching`)."""
+
     info: ModelInfo
 
     @property
     def labels(self) -> list[str]: ...
+
+    def encode(self, texts: Sequence[str]) -> tuple[list[Any], list[bool]]:
+        """One model input per text, and for each text whether it was cut to fit the model."""
+        ...
+
+    def input_lengths(self, inputs: Sequence[Any]) -> list[int] | None:
+        """The padded size of each input (tokens), or ``None`` when inputs are not padded."""
+        ...
+
+    def forward(self, inputs: Sequence[Any]) -> np.ndarray:
+        """Raw scores of one batch of inputs, shape (len(inputs), len(labels))."""
+        ...
 
     def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         """Raw scores, shape (len(texts), len(labels)), before temperature scaling."""
@@ -140,419 +157,26 @@ class Classifier(Protocol):
     def save(self, directory: str | os.PathLike[str]) -> Path: ...
 
 
+class ClassifierBase:
+    """What every model type shares: its labels, and logits from encode + batched forward."""
+
+    info: ModelInfo
+
+    @property
+    def labels(self) -> list[str]:
+        return self.info.labels
+
+    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        model: Classifier = self  # type: ignore[assignment]  # subclasses implement the rest
+        inputs, _ = model.encode(texts)
+        return run_batches(model, inputs, plan_batches(model, inputs, batch_size=batch_size))
+
+
 def predict_proba(model: Classifier, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
     """Calibrated class probabilities (the model's stored temperature applied)."""
     return softmax(model.logits(texts, batch_size=batch_size), model.info.temperature)
-
-
-# -- head + tail truncation ------------------------------------------------------------------------
-
-
-class SpecialTokens:
-    """The ids a tokenizer puts around one sequence, found by encoding a probe.
-
-    transformers 5 dropped ``build_inputs_with_special_tokens``; the tokenizer's own
-    post-processor is the truth for BERT ([CLS] x [SEP]) and XLM-R (<s> x </s>) alike.
-    """
-
-    def __init__(self, tokenizer: Any) -> None:
-        probe = "测试"
-        with_special = tokenizer(probe, add_special_tokens=True)["input_ids"]
-        content = tokenizer(probe, add_special_tokens=False)["input_ids"]
-        for i in range(len(with_special) - len(content) + 1):
-            if with_special[i : i + len(content)] == content:
-                self.prefix = list(with_special[:i])
-                self.suffix = list(with_special[i + len(content) :])
-                break
-        else:  # pragma: no cover - every HF tokenizer keeps the content contiguous
-            raise ValueError("cannot locate content tokens inside the tokenizer's special-token template")
-
-    @property
-    def count(self) -> int:
-        return len(self.prefix) + len(self.suffix)
-
-
-def head_tail_ids(ids: Sequence[int], budget: int, head: int) -> list[int]:
-    """Keep the first ``head`` and the last ``budget - head`` ids when ``ids`` is too long."""
-    if len(ids) <= budget:
-        return list(ids)
-    head = min(head, budget)
-    tail = budget - head
-    return list(ids[:head]) + (list(ids[-tail:]) if tail else [])
-
-
-def encode_head_tail(
-    tokenizer: Any,
-    texts: Sequence[str],
-    max_length: int,
-    head_tokens: int,
-    special: SpecialTokens | None = None,
-) -> tuple[list[list[int]], list[bool]]:
-    """Token ids with special tokens, cut head + tail to ``max_length``; and a truncated flag."""
-    special = special or SpecialTokens(tokenizer)
-    budget = max_length - special.count
-    # Tokenizing a 50,000-character paste only to throw most of it away is slow: pre-cut the
-    # characters generously (a token covers at least one character) before tokenizing.
-    cap = 4 * max_length
-    clipped = [t if len(t) <= 2 * cap else t[:cap] + " " + t[-cap:] for t in texts]
-    encoded = tokenizer(list(clipped), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-    out, truncated = [], []
-    for ids, original, clip in zip(encoded, texts, clipped, strict=True):
-        truncated.append(len(ids) > budget or len(original) != len(clip))
-        out.append(special.prefix + head_tail_ids(ids, budget, head_tokens) + special.suffix)
-    return out, truncated
-
-
-# -- transformer ---------------------------------------------------------------------------------
-
-
-class _TokenizedClassifier:
-    """What the torch and ONNX classifiers share: labels, head + tail encoding, batched logits.
-
-    Subclasses set ``tokenizer``, ``info`` and ``special`` and implement ``logits_from_ids``.
-    """
-
-    tokenizer: Any
-    info: ModelInfo
-    special: SpecialTokens
-
-    @property
-    def labels(self) -> list[str]:
-        return self.info.labels
-
-    def encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
-        return encode_head_tail(
-            self.tokenizer, texts, self.info.max_length, self.info.resolved_head_tokens, self.special
-        )
-
-    def logits_from_ids(self, ids: Sequence[Sequence[int]], *, batch_size: int = 32) -> np.ndarray:
-        raise NotImplementedError
-
-    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        ids, _ = self.encode(texts)
-        return self.logits_from_ids(ids, batch_size=batch_size)
-
-
-class TransformerClassifier(_TokenizedClassifier):
-    """A fine-tuned BERT-family sequence classifier (transformers ``save_pretrained`` layout)."""
-
-    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.info = info
-        self.special = SpecialTokens(tokenizer)
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike[str], *, device: str = "cpu") -> TransformerClassifier:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        info = ModelInfo.load(directory)
-        tokenizer = AutoTokenizer.from_pretrained(directory)
-        model = AutoModelForSequenceClassification.from_pretrained(directory)
-        model.to(device).eval()
-        id2label = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        if id2label != info.labels:
-            raise ModelNotFoundError(
-                f"{directory}: config.json id2label {id2label} disagrees with {INFO_FILE} labels {info.labels}; "
-                "the directory was edited by hand — re-export it with `hotline train`"
-            )
-        return cls(model, tokenizer, info)
-
-    def collate(self, batch_ids: Sequence[Sequence[int]]) -> dict[str, Any]:
-        """Pad a batch of id lists into model inputs (attention mask included)."""
-        import torch
-
-        width = max(len(ids) for ids in batch_ids)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
-        for i, ids in enumerate(batch_ids):
-            input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention[i, : len(ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention}
-
-    def logits_from_ids(self, ids: Sequence[Sequence[int]], *, batch_size: int = 32) -> np.ndarray:
-        import torch
-
-        device = next(self.model.parameters()).device
-        # Sorting by length keeps padding (wasted compute) small within each batch.
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(ids), batch_size):
-                idx = order[start : start + batch_size]
-                batch = {k: v.to(device) for k, v in self.collate([ids[i] for i in idx]).items()}
-                out[idx] = self.model(**batch).logits.float().cpu().numpy()
-        return out
-
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        self.model.config.id2label = dict(enumerate(self.labels))
-        self.model.config.label2id = {label: i for i, label in enumerate(self.labels)}
-        self.model.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
-        self.info.save(out)
-        return out
-
-
-# -- TF-IDF + linear -------------------------------------------------------------------------------
-
-
-@dataclass
-class TfidfFeatures:
-    """Which TF-IDF features a ``tfidf`` model uses."""
-
-    char_ngrams: tuple[int, int] | None = (1, 3)
-    word_ngrams: tuple[int, int] | None = (1, 2)
-    max_features: int | None = 200_000
-    min_df: int = 2
-    sublinear_tf: bool = True
-
-    def __post_init__(self) -> None:
-        if self.char_ngrams is None and self.word_ngrams is None:
-            raise ValueError("a tfidf model needs character n-grams, word n-grams or both")
-        for name in ("char_ngrams", "word_ngrams"):
-            rng = getattr(self, name)
-            if rng is not None:
-                rng = tuple(rng)
-                setattr(self, name, rng)
-                if not (len(rng) == 2 and 1 <= rng[0] <= rng[1] <= 6):
-                    raise ValueError(f"{name} must be (min, max) with 1 <= min <= max <= 6, got {rng}")
-
-
-def _jieba_words(text: str) -> list[str]:
-    from nlp.segment import segment
-
-    return segment(text)
-
-
-class TfidfClassifier:
-    """TF-IDF features (character n-grams and/or jieba words) with a linear classifier.
-
-    Scores are the linear decision values; with the stored temperature their softmax is a
-    calibrated probability. The vocabulary, IDF weights and linear weights are stored as JSON
-    and safetensors, so loading runs no pickled code.
-    """
-
-    def __init__(
-        self,
-        info: ModelInfo,
-        features: TfidfFeatures,
-        vectorizers: dict[str, Any],
-        coef: np.ndarray,
-        intercept: np.ndarray,
-    ) -> None:
-        self.info = info
-        self.features = features
-        self.vectorizers = vectorizers
-        # C order matters: safetensors writes the raw buffer, and scikit-learn's coef_ can be
-        # Fortran-ordered.
-        self.coef = np.ascontiguousarray(coef, dtype=np.float32)
-        self.intercept = np.ascontiguousarray(intercept, dtype=np.float32)
-
-    @property
-    def labels(self) -> list[str]:
-        return self.info.labels
-
-    @staticmethod
-    def make_vectorizers(features: TfidfFeatures) -> dict[str, Any]:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        vecs: dict[str, Any] = {}
-        common = {"sublinear_tf": features.sublinear_tf, "min_df": features.min_df, "dtype": np.float32}
-        if features.char_ngrams is not None:
-            vecs["char"] = TfidfVectorizer(
-                analyzer="char",
-                ngram_range=features.char_ngrams,
-                max_features=features.max_features,
-                **common,
-            )
-        if features.word_ngrams is not None:
-            vecs["word"] = TfidfVectorizer(
-                tokenizer=_jieba_words,
-                token_pattern=None,
-                lowercase=False,
-                ngram_range=features.word_ngrams,
-                max_features=features.max_features,
-                **common,
-            )
-        return vecs
-
-    def transform(self, texts: Sequence[str]) -> Any:
-        from scipy.sparse import hstack
-
-        return hstack([vec.transform(texts) for vec in self.vectorizers.values()]).tocsr()
-
-    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        x = self.transform(list(texts))
-        return np.asarray(x @ self.coef.T + self.intercept, dtype=np.float32)
-
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        from safetensors.numpy import save_file
-
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        tensors = {"coef": self.coef, "intercept": self.intercept}
-        vocab: dict[str, Any] = {"features": asdict(self.features), "vocabularies": {}}
-        for name, vec in self.vectorizers.items():
-            terms = vec.get_feature_names_out()
-            vocab["vocabularies"][name] = [str(t) for t in terms]
-            tensors[f"idf.{name}"] = vec.idf_.astype(np.float64)
-        (out / "tfidf_vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-        save_file(tensors, str(out / "tfidf.safetensors"))
-        self.info.save(out)
-        return out
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> TfidfClassifier:
-        from safetensors.numpy import load_file
-
-        d = Path(directory)
-        info = ModelInfo.load(d)
-        vocab = json.loads((d / "tfidf_vocab.json").read_text(encoding="utf-8"))
-        tensors = load_file(str(d / "tfidf.safetensors"))
-        feats = vocab["features"]
-        features = TfidfFeatures(**{k: tuple(v) if isinstance(v, list) else v for k, v in feats.items()})
-        vectorizers = cls.make_vectorizers(features)
-        for name, vec in vectorizers.items():
-            terms = vocab["vocabularies"][name]
-            # Restore a fitted vectorizer from its parts instead of unpickling one.
-            vec.vocabulary_ = {t: i for i, t in enumerate(terms)}
-            vec.fixed_vocabulary_ = True
-            vec.idf_ = tensors[f"idf.{name}"].astype(np.float64)
-        return cls(info, features, vectorizers, tensors["coef"], tensors["intercept"])
-
-
-# -- fusion ----------------------------------------------------------------------------------------
-
-
-class FusionClassifier:
-    """Mixes a transformer's and a TF-IDF model's calibrated log-probabilities.
-
-    ``logits = w * log p_transformer + (1 - w) * log p_tfidf``: a product of experts that keeps
-    the transformer's grasp of phrasing and the TF-IDF model's memory of rare place and
-    organisation names. Each part keeps its own temperature; the mix gets one of its own.
-    """
-
-    def __init__(self, info: ModelInfo, transformer: TransformerClassifier, tfidf: TfidfClassifier) -> None:
-        if transformer.labels != info.labels or tfidf.labels != info.labels:
-            raise ValueError("fusion parts must share the fusion model's label order")
-        self.info = info
-        self.transformer = transformer
-        self.tfidf = tfidf
-
-    @property
-    def labels(self) -> list[str]:
-        return self.info.labels
-
-    def logits(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        w = float(self.info.fusion_weight or 0.0)
-        lp_t = np.log(predict_proba(self.transformer, texts, batch_size=batch_size) + 1e-9)
-        lp_f = np.log(predict_proba(self.tfidf, texts, batch_size=batch_size) + 1e-9)
-        return (w * lp_t + (1 - w) * lp_f).astype(np.float32)
-
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        self.transformer.save(out / "transformer")
-        self.tfidf.save(out / "tfidf")
-        self.info.save(out)
-        return out
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike[str], *, device: str = "cpu") -> FusionClassifier:
-        d = Path(directory)
-        return cls(
-            ModelInfo.load(d),
-            TransformerClassifier.load(d / "transformer", device=device),
-            TfidfClassifier.load(d / "tfidf"),
-        )
-
-
-# -- ONNX Runtime transformer ----------------------------------------------------------------------
-
-
-class OnnxClassifier(_TokenizedClassifier):
-    """A transformer classifier exported to ONNX (``hotline export --onnx``), run by ONNX Runtime.
-
-    The directory holds ``model.onnx`` (fp32 or dynamically int8-quantised), the tokenizer files
-    and ``hotline.json`` with ``model_type: onnx``; inputs are encoded exactly like
-    :class:`TransformerClassifier` (head + tail), so the two agree up to numerics.
-    """
-
-    def __init__(self, session: Any, tokenizer: Any, info: ModelInfo) -> None:
-        self.session = session
-        self.tokenizer = tokenizer
-        self.info = info
-        self.special = SpecialTokens(tokenizer)
-        self.input_names = [i.name for i in session.get_inputs()]
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike[str], *, num_threads: int | None = None) -> OnnxClassifier:
-        import onnxruntime as ort
-        from transformers import AutoTokenizer
-
-        d = Path(directory)
-        info = ModelInfo.load(d)
-        if not (d / ONNX_FILE).is_file():
-            raise ModelNotFoundError(
-                f"{d} says model_type onnx but has no {ONNX_FILE}; re-export it with "
-                "`hotline export --model SOURCE --onnx -o DIR`"
-            )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if num_threads:
-            options.intra_op_num_threads = num_threads
-            # One request at a time reaches a session (the engine batches), so inter-op
-            # parallelism would only compete with intra-op threads for the same cores.
-            options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(d / ONNX_FILE), options, providers=["CPUExecutionProvider"])
-        return cls(session, AutoTokenizer.from_pretrained(d), info)
-
-    def collate(self, batch_ids: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
-        """Pad a batch of id lists into int64 arrays for the session's inputs."""
-        width = max(len(ids) for ids in batch_ids)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = np.full((len(batch_ids), width), pad, dtype=np.int64)
-        attention = np.zeros((len(batch_ids), width), dtype=np.int64)
-        for i, ids in enumerate(batch_ids):
-            input_ids[i, : len(ids)] = ids
-            attention[i, : len(ids)] = 1
-        feeds = {"input_ids": input_ids, "attention_mask": attention}
-        if "token_type_ids" in self.input_names:
-            feeds["token_type_ids"] = np.zeros_like(input_ids)
-        return {k: v for k, v in feeds.items() if k in self.input_names}
-
-    def forward(self, batch_ids: Sequence[Sequence[int]]) -> np.ndarray:
-        """Logits of one padded batch."""
-        return np.asarray(self.session.run(["logits"], self.collate(batch_ids))[0], dtype=np.float32)
-
-    def logits_from_ids(self, ids: Sequence[Sequence[int]], *, batch_size: int = 32) -> np.ndarray:
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
-        for start in range(0, len(ids), batch_size):
-            idx = order[start : start + batch_size]
-            out[idx] = self.forward([ids[i] for i in idx])
-        return out
-
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        import shutil
-
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        source = Path(self.session._model_path) if hasattr(self.session, "_model_path") else None
-        if source is None or not source.is_file():
-            raise ValueError("this session was not loaded from a file; export the model again instead")
-        if source.resolve() != (out / ONNX_FILE).resolve():
-            shutil.copyfile(source, out / ONNX_FILE)
-        self.tokenizer.save_pretrained(out)
-        self.info.save(out)
-        return out
 
 
 # -- review routing and registries ------------------------------------------------------------------
@@ -610,14 +234,25 @@ def resolve_model_dir(path: str | os.PathLike[str]) -> Path:
     return d  # ModelInfo.load explains what is missing
 
 
-def load_classifier(directory: str | os.PathLike[str], *, device: str = "cpu") -> Classifier:
-    """Load any hotline model directory or registry (the type is read from ``hotline.json``)."""
+def load_classifier(
+    directory: str | os.PathLike[str], *, device: str = "cpu", num_threads: int | None = None
+) -> Classifier:
+    """Load any hotline model directory or registry (the type is read from ``hotline.json``).
+
+    ``num_threads`` caps the CPU threads of inference (torch's process-wide setting, or the ONNX
+    Runtime session's); ``None`` keeps the library default.
+    """
+    # The model types import this module (ModelInfo, ClassifierBase): imported when one is loaded.
+    from nlp.fusion import FusionClassifier
+    from nlp.tfidf import TfidfClassifier
+    from nlp.transformer import OnnxClassifier, TransformerClassifier
+
     d = resolve_model_dir(directory)
     info = ModelInfo.load(d)
     if info.model_type == "transformer":
-        return TransformerClassifier.load(d, device=device)
+        return TransformerClassifier.load(d, device=device, num_threads=num_threads)
     if info.model_type == "onnx":
-        return OnnxClassifier.load(d)
+        return OnnxClassifier.load(d, num_threads=num_threads)
     if info.model_type == "tfidf":
         return TfidfClassifier.load(d)
-    return FusionClassifier.load(d, device=device)
+    return FusionClassifier.load(d, device=device, num_threads=num_threads)

@@ -3,12 +3,12 @@
 :func:`extract_event` runs the extractors of :mod:`nlp.places`, :mod:`nlp.timeexpr` and
 :mod:`nlp.urgency` and picks keywords with jieba (:mod:`nlp.segment`) on one canonical record
 (``id``, ``title``, ``text``, ``time``, ``district``, ``label`` as produced by
-:mod:`nlp.io`). :meth:`EventExtractor.extract_frame` does the same for a DataFrame, segmenting
+:mod:`ingest`). :meth:`EventExtractor.extract_frame` does the same for a DataFrame, segmenting
 each text once and learning keyword document frequencies on the batch itself.
 :func:`events_for_texts` is the helper the HTTP classify endpoint calls to add event fields to
 its responses.
 
-The text must already be PII-masked (``nlp.io`` masks by default); nothing here logs text.
+The text must already be PII-masked (``ingest`` masks by default); nothing here logs text.
 """
 
 from __future__ import annotations

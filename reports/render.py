@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from nlp.io import xlsx_value
+from ingest.writers import xlsx_value
 from reports.briefing import Briefing
 
 logger = logging.getLogger(__name__)

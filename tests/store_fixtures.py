@@ -40,7 +40,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def complaint_records() -> pd.DataFrame:
-    """Three complaints as nlp.io reads them: a phone number in a text, one caller twice."""
+    """Three complaints as ingest reads them: a phone number in a text, one caller twice."""
     return pd.DataFrame(
         {
             "row": [1, 2, 3],

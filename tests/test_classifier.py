@@ -6,19 +6,10 @@ import numpy as np
 import pytest
 
 from common.errors import ModelNotFoundError
-from nlp.classifier import (
-    FusionClassifier,
-    ModelInfo,
-    SpecialTokens,
-    TfidfClassifier,
-    TfidfFeatures,
-    TransformerClassifier,
-    encode_head_tail,
-    head_tail_ids,
-    load_classifier,
-    predict_proba,
-    softmax,
-)
+from nlp.classifier import ModelInfo, load_classifier, predict_proba, softmax
+from nlp.fusion import FusionClassifier
+from nlp.tfidf import TfidfClassifier, TfidfFeatures
+from nlp.transformer import SpecialTokens, TransformerClassifier, encode_head_tail, head_tail_ids
 
 LABELS = ["噪音扰民", "市容环卫", "占道经营"]
 TEXTS = [

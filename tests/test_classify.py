@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from batch.classify import ClassifyConfig, classify_log
+from batch.progress import progress_path, summary_path
 from common.errors import HotlineError
 from hotline.cli import app
-from nlp.engine import ClassifyConfig, classify_log, progress_path, summary_path
 from tests.test_classifier import TEXTS, fit_tfidf, make_transformer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,13 +144,19 @@ def test_resume_truncates_a_partial_tail(tfidf_dir: Path, tmp_path: Path) -> Non
     full = tmp_path / "full.csv"
     classify_log(
         ClassifyConfig(
-            str(src), str(full), str(tfidf_dir), rejects=str(tmp_path / "full.rej.csv"), chunk_size=20
+            input=str(src),
+            output=str(full),
+            model=str(tfidf_dir),
+            rejects=str(tmp_path / "full.rej.csv"),
+            chunk_size=20,
         )
     )
 
     out = tmp_path / "out.csv"
     rej = tmp_path / "out.rej.csv"
-    cfg = ClassifyConfig(str(src), str(out), str(tfidf_dir), rejects=str(rej), chunk_size=20)
+    cfg = ClassifyConfig(
+        input=str(src), output=str(out), model=str(tfidf_dir), rejects=str(rej), chunk_size=20
+    )
     classify_log(cfg)
     # Rewind the commit to the middle of the job and leave half-written garbage behind it, as
     # a crash between an append and its commit would.
@@ -163,7 +170,14 @@ def test_resume_truncates_a_partial_tail(tfidf_dir: Path, tmp_path: Path) -> Non
     progress_path(out).write_text(json.dumps(state), encoding="utf-8")
     out.write_bytes(data[:cut] + b"T000040,garbage,half a ro")
     summary = classify_log(
-        ClassifyConfig(str(src), str(out), str(tfidf_dir), rejects=str(rej), chunk_size=20, resume=True)
+        ClassifyConfig(
+            input=str(src),
+            output=str(out),
+            model=str(tfidf_dir),
+            rejects=str(rej),
+            chunk_size=20,
+            resume=True,
+        )
     )
     assert summary.resumed_from_row == 40
     assert out.read_bytes() == reference == full.read_bytes()
@@ -175,23 +189,29 @@ def test_resume_refuses_changed_input_or_options(
     src = tmp_path / "log.csv"
     make_log(30).to_csv(src, index=False)
     out = tmp_path / "out.jsonl"
-    classify_log(ClassifyConfig(str(src), str(out), str(tfidf_dir), chunk_size=10))
+    classify_log(ClassifyConfig(input=str(src), output=str(out), model=str(tfidf_dir), chunk_size=10))
     with pytest.raises(HotlineError, match="model_dir"):
-        classify_log(ClassifyConfig(str(src), str(out), str(transformer_dir), chunk_size=10, resume=True))
+        classify_log(
+            ClassifyConfig(
+                input=str(src), output=str(out), model=str(transformer_dir), chunk_size=10, resume=True
+            )
+        )
     make_log(31).to_csv(src, index=False)
     with pytest.raises(HotlineError, match="not the file"):
-        classify_log(ClassifyConfig(str(src), str(out), str(tfidf_dir), chunk_size=10, resume=True))
+        classify_log(
+            ClassifyConfig(input=str(src), output=str(out), model=str(tfidf_dir), chunk_size=10, resume=True)
+        )
 
 
 def test_config_errors_say_how_to_fix(tmp_path: Path, tfidf_dir: Path) -> None:
     with pytest.raises(ValueError, match="overwrite the input"):
-        ClassifyConfig("a.csv", "a.csv", "m")
+        ClassifyConfig(input="a.csv", output="a.csv", model="m")
     src = tmp_path / "log.csv"
     make_log(3).to_csv(src, index=False)
     from common.errors import InputFileError
 
     with pytest.raises(InputFileError, match="unknown file type"):
-        ClassifyConfig(str(src), str(tmp_path / "o.doc"), str(tfidf_dir))
+        ClassifyConfig(input=str(src), output=str(tmp_path / "o.doc"), model=str(tfidf_dir))
 
 
 def _run_cli(args: list[str]) -> subprocess.Popen[bytes]:
@@ -216,9 +236,9 @@ def test_sigkill_then_resume_equals_uninterrupted_run(transformer_dir: Path, tmp
     clean = tmp_path / "clean.csv"
     classify_log(
         ClassifyConfig(
-            str(src),
-            str(clean),
-            str(transformer_dir),
+            input=str(src),
+            output=str(clean),
+            model=str(transformer_dir),
             rejects=str(tmp_path / "clean.rejects.csv"),
             chunk_size=50,
             engine=EngineConfig(num_threads=1),
@@ -272,12 +292,12 @@ def test_sigkill_then_resume_equals_uninterrupted_run(transformer_dir: Path, tmp
 
 
 def test_parquet_resume_drops_uncommitted_parts(tfidf_dir: Path, tmp_path: Path) -> None:
-    from nlp.engine import parts_dir
+    from batch.progress import parts_dir
 
     src = tmp_path / "log.csv"
     make_log(90, bad_every=7).to_csv(src, index=False)
     full = tmp_path / "full.parquet"
-    classify_log(ClassifyConfig(str(src), str(full), str(tfidf_dir), chunk_size=20))
+    classify_log(ClassifyConfig(input=str(src), output=str(full), model=str(tfidf_dir), chunk_size=20))
 
     out = tmp_path / "out.parquet"
     rej = tmp_path / "out.rej.csv"
@@ -287,9 +307,9 @@ def test_parquet_resume_drops_uncommitted_parts(tfidf_dir: Path, tmp_path: Path)
 
     # Crash after the third committed chunk, from inside the job (as SIGKILL would, minus the
     # process): parts 0-2 are committed, part 3 is written but not committed.
-    from nlp import engine as engine_module
+    from batch import classify as classify_module
 
-    real_commit = engine_module._commit
+    real_commit = classify_module._commit
     calls = {"n": 0}
 
     def crashing_commit(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -298,15 +318,26 @@ def test_parquet_resume_drops_uncommitted_parts(tfidf_dir: Path, tmp_path: Path)
             raise Crash
         return real_commit(*args, **kwargs)
 
-    engine_module._commit = crashing_commit
+    classify_module._commit = crashing_commit
     try:
         with pytest.raises(Crash):
-            classify_log(ClassifyConfig(str(src), str(out), str(tfidf_dir), rejects=str(rej), chunk_size=20))
+            classify_log(
+                ClassifyConfig(
+                    input=str(src), output=str(out), model=str(tfidf_dir), rejects=str(rej), chunk_size=20
+                )
+            )
     finally:
-        engine_module._commit = real_commit
+        classify_module._commit = real_commit
     assert len(list(parts_dir(out).glob("part-*.parquet"))) == 4 and not out.exists()
     summary = classify_log(
-        ClassifyConfig(str(src), str(out), str(tfidf_dir), rejects=str(rej), chunk_size=20, resume=True)
+        ClassifyConfig(
+            input=str(src),
+            output=str(out),
+            model=str(tfidf_dir),
+            rejects=str(rej),
+            chunk_size=20,
+            resume=True,
+        )
     )
     assert summary.resumed_from_row == 60
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(full))
@@ -333,7 +364,7 @@ def test_store_receives_complaints_and_predictions(
     src = tmp_path / "log.csv"
     make_log(25).to_csv(src, index=False)
     classify_log(
-        ClassifyConfig(str(src), str(tmp_path / "o.csv"), str(tfidf_dir), chunk_size=10),
+        ClassifyConfig(input=str(src), output=str(tmp_path / "o.csv"), model=str(tfidf_dir), chunk_size=10),
         store=FakeStore("sqlite:///x.db"),
     )
     assert [len(df) for df in calls["complaints"]] == [10, 10, 5]

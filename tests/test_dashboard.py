@@ -37,7 +37,7 @@ def build_sample_state(directory: Path, samples: Path) -> dict[str, Any]:
     from forecasting.forecaster import Forecaster
     from forecasting.sources import signal_source
     from forecasting.survival import SurvivalModel
-    from nlp.io import ReaderOptions
+    from ingest.options import ReaderOptions
 
     log = samples / "complaints.csv"
     store = EventStore(directory / "events.db")

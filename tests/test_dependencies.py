@@ -31,6 +31,8 @@ PACKAGES = (
     "common",
     "hotline",
     "nlp",
+    "ingest",
+    "batch",
     "training",
     "serving",
     "events",
@@ -57,12 +59,18 @@ MODULE_ROLES: dict[str, set[str]] = {
     "hotline.commands.report": {"forecast"},
     "hotline.commands.demo": {"dev"},  # the demo runs every role
     "hotline.demo": {"dev"},
-    "nlp": {"base"},  # io, text, segment, pii, preprocess, extraction
+    "nlp": {"base"},  # text, segment, pii, extraction, batching
     "nlp.classifier": {"serve", "train"},
+    "nlp.transformer": {"serve", "train"},
+    "nlp.tfidf": {"serve", "train"},
+    "nlp.fusion": {"serve", "train"},
     "nlp.engine": {"serve", "train"},
     "nlp.encoder": {"serve", "train"},  # events.embeddings pools with it
-    "nlp.onnx_export": {"train"},
     "nlp.plotting": {"train", "forecast"},
+    "ingest": {"base"},  # complaint-log readers and writers
+    "batch": {"base"},  # file jobs; preprocess runs on the base install
+    "batch.classify": {"serve"},
+    "batch.ray_classify": {"ray"},
     "training": {"train"},
     "serving": {"serve"},
     "events": {"serve"},
@@ -78,7 +86,7 @@ MODULE_ROLES: dict[str, set[str]] = {
     "data": {"base"},
     "data.make_samples": {"dev"},  # regenerates the bundled samples
     "data.samplegen": {"dev"},
-    "tools": {"train"},  # builds the offline base model (hotline base-model build)
+    "tools": {"train"},  # builds the offline base model (hotline base-model build), ONNX export
 }
 
 # Single imports whose code path belongs to fewer roles than their module's, with the reason.

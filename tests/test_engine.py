@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from common.errors import ModelNotFoundError
-from nlp.classifier import FusionClassifier, ModelInfo, OnnxClassifier, load_classifier, predict_proba
-from nlp.engine import EngineConfig, InferenceEngine, length_buckets
+from nlp.batching import length_buckets
+from nlp.classifier import ClassifierBase, ModelInfo, load_classifier, predict_proba, softmax
+from nlp.engine import EngineConfig, InferenceEngine
+from nlp.fusion import FusionClassifier
+from nlp.transformer import OnnxClassifier
 from tests.test_classifier import LABELS, TEXTS, Y, fit_tfidf, make_transformer
 
 LONG = "开头说地点在幸福路" + "中间的叙述很长很长" * 40 + "最后请求尽快处理"
@@ -48,7 +51,7 @@ def transformer_dir(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="module")
 def onnx_dirs(transformer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from nlp.onnx_export import export_onnx
+    from tools.onnx_export import export_onnx
 
     root = tmp_path_factory.mktemp("onnx")
     export_onnx(transformer_dir, root / "fp32")
@@ -77,6 +80,41 @@ def test_engine_config_validates() -> None:
         EngineConfig(num_threads=0)
     cfg = EngineConfig(batch_size=4, num_threads=1)
     assert EngineConfig.from_dict(cfg.to_dict()) == cfg
+
+
+class CharClassifier(ClassifierBase):
+    """A model type the engine has never heard of: inputs are the first 8 characters."""
+
+    def __init__(self) -> None:
+        self.info = ModelInfo("tfidf", ["短", "长"])
+        self.batches: list[int] = []
+
+    def encode(self, texts: list[str]) -> tuple[list[list[str]], list[bool]]:
+        return [list(t[:8]) for t in texts], [len(t) > 8 for t in texts]
+
+    def input_lengths(self, inputs: list[list[str]]) -> list[int]:
+        return [len(x) for x in inputs]
+
+    def forward(self, inputs: list[list[str]]) -> np.ndarray:
+        self.batches.append(len(inputs))
+        return np.array([[8 - len(x), len(x)] for x in inputs], dtype=np.float32)
+
+    def save(self, directory: Path) -> Path:
+        raise NotImplementedError
+
+
+def test_engine_runs_any_classifier_through_the_protocol() -> None:
+    clf = CharClassifier()
+    engine = InferenceEngine(clf, EngineConfig(batch_size=2, max_batch_tokens=8, max_padding=10))
+    texts = ["一二", "一二三四五六七八九十", "一", "一二三四五"]
+    out = engine.predict_arrays(texts)
+    assert [engine.labels[i] for i in out.top] == ["短", "长", "短", "长"]
+    assert out.truncated.tolist() == [False, True, False, False]
+    # Sorted by length (1, 2, 5, 8): two short ones share a pass; 2 x 8 tokens would exceed the cap.
+    assert clf.batches == [2, 1, 1] and engine.batches_run == 3
+    clf.batches.clear()
+    np.testing.assert_allclose(softmax(clf.logits(texts)), out.probs, atol=1e-6)
+    assert clf.batches == [4]  # Classifier.logits: the same loop, without a token cap
 
 
 def test_transformer_engine_matches_classifier(transformer_dir: Path) -> None:
@@ -177,7 +215,7 @@ def test_export_refuses_non_transformers_and_evaluates(
 ) -> None:
     import pandas as pd
 
-    from nlp.onnx_export import evaluate_pair, export_onnx
+    from tools.onnx_export import evaluate_pair, export_onnx
 
     fit_tfidf().save(tmp_path / "tfidf")
     with pytest.raises(ModelNotFoundError, match="transformer models only"):

@@ -14,17 +14,11 @@ import pandas as pd
 import pytest
 
 from common.errors import ColumnNotFoundError, InputFileError
-from nlp.io import (
-    ComplaintReader,
-    ReaderOptions,
-    Reject,
-    RejectsWriter,
-    TableWriter,
-    mask_columns,
-    neutralize_formula,
-    read_complaints,
-    write_csv,
-)
+from ingest.masking import mask_columns, neutralize_formula
+from ingest.options import ReaderOptions
+from ingest.readers import ComplaintReader, read_complaints
+from ingest.rejects import Reject, RejectsWriter
+from ingest.writers import TableWriter, write_csv
 from nlp.pii import find_pii
 
 PHONE = "13812345678"
@@ -90,7 +84,7 @@ def test_rejects_file_masks_the_id_and_neutralises_formulas(tmp_path: Path) -> N
 
 
 def test_preprocess_masks_id_district_label_and_its_printed_report(tmp_path: Path) -> None:
-    from nlp.preprocess import preprocess_log
+    from batch.preprocess import preprocess_log
 
     src = _write(tmp_path / "in.csv", _rows())
     out = tmp_path / "out.csv"
@@ -106,7 +100,7 @@ def test_preprocess_masks_id_district_label_and_its_printed_report(tmp_path: Pat
 def test_preprocess_keep_raw_columns_is_explicit_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from nlp.preprocess import preprocess_log
+    from batch.preprocess import preprocess_log
 
     src = _write(tmp_path / "in.csv", _rows())
     out = tmp_path / "out.csv"
@@ -310,12 +304,16 @@ def tfidf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_classify_masks_passthrough_columns_and_guards_formulas(
     tfidf_dir: Path, tmp_path: Path, suffix: str
 ) -> None:
-    from nlp.engine import ClassifyConfig, classify_log
+    from batch.classify import ClassifyConfig, classify_log
 
     src = _write(tmp_path / "in.csv", [*_rows(), ["GD004", "2026-05-04", "t", "", "江北区", PHONE, "x"]])
     out = tmp_path / f"out{suffix}"
     rej = tmp_path / "rej.csv"
-    classify_log(ClassifyConfig(str(src), str(out), str(tfidf_dir), rejects=str(rej), with_text=True))
+    classify_log(
+        ClassifyConfig(
+            input=str(src), output=str(out), model=str(tfidf_dir), rejects=str(rej), with_text=True
+        )
+    )
     df = (
         pd.read_csv(out, dtype=str, encoding="utf-8-sig")
         if suffix == ".csv"
@@ -336,11 +334,17 @@ def test_classify_masks_passthrough_columns_and_guards_formulas(
 def test_classify_keep_raw_columns_and_no_formula_guard(
     tfidf_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from nlp.engine import ClassifyConfig, classify_log
+    from batch.classify import ClassifyConfig, classify_log
 
     src = _write(tmp_path / "in.csv", _rows())
     out = tmp_path / "out.csv"
-    cfg = ClassifyConfig(str(src), str(out), str(tfidf_dir), keep_raw_columns="工单编号", formula_guard=False)
+    cfg = ClassifyConfig(
+        input=str(src),
+        output=str(out),
+        model=str(tfidf_dir),
+        keep_raw_columns="工单编号",
+        formula_guard=False,
+    )
     with caplog.at_level(logging.WARNING):
         classify_log(cfg)
     df = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
@@ -350,7 +354,12 @@ def test_classify_keep_raw_columns_and_no_formula_guard(
     assert any("--keep-raw-columns" in r.getMessage() for r in caplog.records)
     with pytest.raises(ColumnNotFoundError, match="nosuch"):
         classify_log(
-            ClassifyConfig(str(src), str(tmp_path / "o2.csv"), str(tfidf_dir), keep_raw_columns="nosuch")
+            ClassifyConfig(
+                input=str(src),
+                output=str(tmp_path / "o2.csv"),
+                model=str(tfidf_dir),
+                keep_raw_columns="nosuch",
+            )
         )
 
 

@@ -168,7 +168,7 @@ LABELED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "
 @pytest.mark.slow
 @pytest.mark.skipif(not LABELED.exists(), reason="teddy2020 dataset not found")
 def test_extract_frame_on_teddy_rows_without_time() -> None:
-    from nlp.io import ComplaintReader
+    from ingest.readers import ComplaintReader
 
     # 4,876 of the 5,267 rows have no time; `hotline events` crashed on the first of them.
     rows = pd.concat([c.records for c in ComplaintReader(LABELED)])

@@ -22,7 +22,7 @@ from events.config import EventsConfig
 from events.pipeline import run_events
 from events.signals import build_signals
 from events.store import SIGNAL_COLUMNS, EventStore, StoreLockError, resolve_url
-from nlp.io import ReaderOptions
+from ingest.options import ReaderOptions
 from tests.store_fixtures import concurrent_events, split_sample
 
 PHONE = "13812345678"

@@ -8,20 +8,12 @@ import pandas as pd
 import pytest
 
 from common.errors import ColumnNotFoundError, InputFileError
-from nlp.io import (
-    ColumnMap,
-    ComplaintReader,
-    ReaderOptions,
-    RejectsWriter,
-    TableWriter,
-    count_rows,
-    detect_encoding,
-    detect_format,
-    iter_texts,
-    parse_times,
-    read_complaints,
-    write_table,
-)
+from ingest.formats import detect_encoding, detect_format
+from ingest.options import ColumnMap, ReaderOptions
+from ingest.readers import ComplaintReader, count_rows, iter_texts, read_complaints
+from ingest.rejects import RejectsWriter
+from ingest.times import parse_times
+from ingest.writers import TableWriter, write_table
 
 CN_HEADER = ["工单编号", "来电时间", "留言主题", "诉求内容", "所属区县", "一级分类"]
 CN_ROWS = [

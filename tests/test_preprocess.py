@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
+from batch.preprocess import preprocess_log
 from hotline.cli import app
-from nlp.preprocess import preprocess_log
 
 ROWS = [
     ["工单编号", "来电时间", "留言主题", "诉求内容", "一级分类"],

@@ -18,7 +18,7 @@ from forecasting.forecaster import Forecaster
 from forecasting.sources import signal_source
 from forecasting.summary import decision_summary
 from hotline.cli import app
-from nlp.io import write_table
+from ingest.writers import write_table
 from reports import build_briefing, write_briefing
 from reports.render import labels
 from tests.test_asof import fill_store

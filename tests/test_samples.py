@@ -15,7 +15,9 @@ import pytest
 
 from data import DATA_DIR, SAMPLES_DIR, make_samples
 from data.samplegen import places, settings
-from nlp.io import ReaderOptions, RejectsWriter, read_complaints
+from ingest.options import ReaderOptions
+from ingest.readers import read_complaints
+from ingest.rejects import RejectsWriter
 from nlp.pii import mask_pii
 from nlp.text import normalize_text
 

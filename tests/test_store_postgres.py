@@ -26,7 +26,7 @@ from events.config import EventsConfig
 from events.pipeline import run_events
 from events.store import EventStore, StoreLockError
 from events.store.schema import build_metadata
-from nlp.io import ReaderOptions
+from ingest.options import ReaderOptions
 from tests.postgres import fresh_database
 from tests.store_fixtures import SAMPLE, concurrent_events, split_sample
 

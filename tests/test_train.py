@@ -237,7 +237,8 @@ def test_two_process_cpu_training_shards_the_data(tiny_bert_dir: Path, tmp_path:
 
 
 def test_tfidf_train_two_classes_round_trip(tmp_path: Path) -> None:
-    from nlp.classifier import TfidfClassifier, load_classifier, predict_proba
+    from nlp.classifier import load_classifier, predict_proba
+    from nlp.tfidf import TfidfClassifier
     from training.pipeline import run_training
 
     phrases = {k: PHRASES[k] for k in ("噪音扰民", "市容环卫")}
@@ -265,7 +266,8 @@ def test_tfidf_train_two_classes_round_trip(tmp_path: Path) -> None:
 def test_train_transformer_writes_a_complete_model(tiny_bert_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
-    from nlp.classifier import ModelInfo, TransformerClassifier, load_classifier, predict_proba
+    from nlp.classifier import ModelInfo, load_classifier, predict_proba
+    from nlp.transformer import TransformerClassifier
     from training.pipeline import run_training
 
     write_log(tmp_path / "train.csv", 12)
@@ -387,7 +389,7 @@ def test_tokenised_data_is_cached_on_disk_by_fingerprint(
 ) -> None:
     from transformers import AutoTokenizer
 
-    from nlp.classifier import encode_head_tail
+    from nlp.transformer import encode_head_tail
     from training.tokenized import cache_files, prune_cache, tokenize
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)

@@ -127,7 +127,8 @@ def test_needs_review_semantics() -> None:
 
 
 def test_fusion_weight_prefers_the_better_part() -> None:
-    from training.fusion import choose_fusion_weight, fuse_logits
+    from nlp.fusion import fuse_logits
+    from training.fusion import choose_fusion_weight
 
     y = np.array([0, 1, 2] * 10)
     good = np.eye(3)[y] * 5.0
@@ -140,7 +141,8 @@ def test_fusion_weight_prefers_the_better_part() -> None:
 
 
 def test_fusion_training_is_consistent_with_the_saved_model(tiny_bert_dir: Path, tmp_path: Path) -> None:
-    from nlp.classifier import FusionClassifier, load_classifier
+    from nlp.classifier import load_classifier
+    from nlp.fusion import FusionClassifier
     from tests.test_train import tiny_config, write_log
     from training.evaluate import evaluate_model
     from training.pipeline import run_training

@@ -1,7 +1,7 @@
 """Labelled training data: reading, checks that say how to fix the file, splits, replay samples.
 
 Every frame here has the columns ``id``, ``text`` (title + message, normalised and PII-masked
-by :mod:`nlp.io`), ``label`` and ``row`` (1-based data row in the source file, for messages).
+by :mod:`ingest`), ``label`` and ``row`` (1-based data row in the source file, for messages).
 Only masked text is ever written back to disk (``replay.parquet``, ``eval.parquet``).
 """
 
@@ -18,7 +18,8 @@ import pandas as pd
 
 from common.errors import InputFileError
 from common.files import atomic_open
-from nlp.io import ColumnMap, ReaderOptions, read_complaints
+from ingest.options import ColumnMap, ReaderOptions
+from ingest.readers import read_complaints
 from nlp.text import join_title_text
 
 logger = logging.getLogger(__name__)

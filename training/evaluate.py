@@ -107,7 +107,7 @@ def evaluate_predictions(
             "predicted": [labels[i] for i in pred[wrong]],
             "confidence": np.round(conf[wrong], 4),
             "needs_review": review[wrong],
-            # Text from nlp.io is masked already; masking again covers frames built elsewhere.
+            # Text from ingest is masked already; masking again covers frames built elsewhere.
             "text": [mask_pii(str(t))[:500] for t in frame["text"].to_numpy()[wrong]],
         }
     )
@@ -155,12 +155,13 @@ def write_report(
 ) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns name -> path.
 
-    The CSVs go through :func:`nlp.io.write_csv`: cells that a spreadsheet would run as a
+    The CSVs go through :func:`ingest.writers.write_csv`: cells that a spreadsheet would run as a
     formula (a label or complaint starting with ``=``) are neutralised unless
     ``formula_guard=False``. ``misclassified.csv`` is PII-masked in every text column (ids and
     labels come from the user's file and may hold anything).
     """
-    from nlp.io import mask_columns, write_csv
+    from ingest.masking import mask_columns
+    from ingest.writers import write_csv
     from training.plots import plot_confusion, plot_coverage, plot_reliability
 
     out = Path(out_dir)

@@ -21,23 +21,10 @@ import numpy as np
 import pandas as pd
 
 from common.errors import ConfigError
-from nlp.classifier import softmax
+from nlp.fusion import fuse_logits
 from training.calibration import nll
 
 logger = logging.getLogger(__name__)
-
-
-def fuse_logits(
-    transformer_logits: np.ndarray,
-    transformer_temperature: float,
-    tfidf_logits: np.ndarray,
-    tfidf_temperature: float,
-    weight: float,
-) -> np.ndarray:
-    """What :meth:`nlp.classifier.FusionClassifier.logits` computes, from cached part logits."""
-    lp_t = np.log(softmax(transformer_logits, transformer_temperature) + 1e-9)
-    lp_f = np.log(softmax(tfidf_logits, tfidf_temperature) + 1e-9)
-    return (weight * lp_t + (1 - weight) * lp_f).astype(np.float32)
 
 
 def choose_fusion_weight(
@@ -79,7 +66,10 @@ def fuse_models(
     the weight, the fusion temperature and the review thresholds are chosen on that split.
     Cheaper than ``hotline train --model-type fusion``, which trains both parts again.
     """
-    from nlp.classifier import FusionClassifier, ModelInfo, TfidfClassifier, TransformerClassifier
+    from nlp.classifier import ModelInfo
+    from nlp.fusion import FusionClassifier
+    from nlp.tfidf import TfidfClassifier
+    from nlp.transformer import TransformerClassifier
     from training.config import TrainConfig
     from training.data import EVAL_FILE, REPLAY_FILE, frame_sha256
     from training.pipeline import METRICS_FILE, finalize

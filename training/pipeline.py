@@ -35,7 +35,8 @@ import pandas as pd
 
 from common.errors import InputFileError
 from common.files import atomic_write_json
-from nlp.classifier import ModelInfo, TransformerClassifier, softmax
+from nlp.classifier import ModelInfo, softmax
+from nlp.transformer import TransformerClassifier
 from training.calibration import calibration_summary, fit_temperature
 from training.config import TrainConfig
 from training.data import (
@@ -201,8 +202,8 @@ def fit(
         if config.model_type == "transformer":
             model, logits = transformer, t_logits
         else:
-            from nlp.classifier import FusionClassifier
-            from training.fusion import choose_fusion_weight, fuse_logits
+            from nlp.fusion import FusionClassifier, fuse_logits
+            from training.fusion import choose_fusion_weight
             from training.tfidf import train_tfidf
 
             tfidf, extras["tfidf"] = train_tfidf(config, train, evaluation, labels)

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nlp.classifier import ModelInfo, TfidfClassifier, TfidfFeatures
+from nlp.classifier import ModelInfo
+from nlp.tfidf import TfidfClassifier, TfidfFeatures
 from training.config import TrainConfig
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Training and evaluation data as Hugging Face ``datasets``: tokenised once, cached on disk.
 
 :func:`tokenize` turns rows of ``text`` and ``label`` into ``input_ids`` (cut head + tail by
-:func:`nlp.classifier.encode_head_tail`), the label's index, the length and a truncated flag,
+:func:`nlp.transformer.encode_head_tail`), the label's index, the length and a truncated flag,
 with ``Dataset.map(batched=True)``. The result is an Arrow file named by a fingerprint of
 everything that decides it - the rows, the tokenizer, ``max_length``, the head share and the
 label order - in the run's cache folder (``checkpoints/tokenized/``), so a second run on the same
@@ -14,7 +14,7 @@ the whole log at once. The batch order needs random access by index (the length-
 sampler in :mod:`training.batches`, which exact resume relies on), so the training data is a
 memory-mapped ``Dataset`` rather than an ``IterableDataset``.
 
-Only masked text is ever read here (:mod:`nlp.io` masks on reading); the cache holds token ids.
+Only masked text is ever read here (:mod:`ingest` masks on reading); the cache holds token ids.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def labelled_rows(
     path: str, columns: dict[str, str | None] | None, encoding: str | None, chunk_rows: int
 ) -> Iterator[dict[str, Any]]:
     """The rows of a labelled log as :func:`training.data.load_labelled` makes them, chunk by chunk."""
-    from nlp.io import ComplaintReader
+    from ingest.readers import ComplaintReader
     from nlp.text import join_title_text
     from training.data import reader_options
 
@@ -140,7 +140,7 @@ def _encode_batch(
     head_tokens: int,
     index: dict[str, int],
 ) -> dict[str, list[Any]]:
-    from nlp.classifier import encode_head_tail
+    from nlp.transformer import encode_head_tail
 
     ids, truncated = encode_head_tail(tokenizer, batch["text"], max_length, head_tokens, special)
     return {
@@ -165,7 +165,7 @@ def tokenize(
     from datasets import Sequence as SequenceFeature
     from datasets.fingerprint import Hasher
 
-    from nlp.classifier import SpecialTokens
+    from nlp.transformer import SpecialTokens
 
     dataset = as_dataset(rows)
     special = SpecialTokens(tokenizer)

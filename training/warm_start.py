@@ -39,7 +39,7 @@ def pooled_features(model: Any, tokenizer: Any, texts: Sequence[str], info: Mode
     """The vectors the classification head sees (pooler output, or [CLS] without a pooler)."""
     import torch
 
-    from nlp.classifier import TransformerClassifier
+    from nlp.transformer import TransformerClassifier
 
     clf = TransformerClassifier(model, tokenizer, info)
     ids, _ = clf.encode(list(texts))

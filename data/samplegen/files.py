@@ -93,7 +93,7 @@ def complaints_gbk(rows: Sequence[Row]) -> bytes:
     return text.encode("gbk")
 
 
-# The malformed log: (data row, what is wrong, the reason nlp.io gives) for rows it rejects.
+# The malformed log: (data row, what is wrong, the reason ingest gives) for rows it rejects.
 MALFORMED_REJECTS = (
     (4, "text is empty", "empty text"),
     (6, "text is only whitespace", "empty text"),

@@ -59,7 +59,7 @@ class ComplaintRepository(Repository):
     def upsert(self, records: pd.DataFrame, *, source: str = "") -> int:
         """Insert or update complaints; returns the number of rows written.
 
-        ``records`` is a canonical DataFrame from :mod:`nlp.io` (``ComplaintReader`` chunks or
+        ``records`` is a canonical DataFrame from :mod:`ingest` (``ComplaintReader`` chunks or
         ``read_complaints``): column ``id`` (required, unique key) and any of ``title``,
         ``text``, ``time``, ``district``, ``label``, ``row``; optionally ``caller`` (hashed
         here with :meth:`events.store.meta.Callers.key` unless it already is such a key) and
@@ -68,7 +68,7 @@ class ComplaintRepository(Repository):
         same records twice leaves the table unchanged.
         """
         if "id" not in records.columns:
-            raise StoreError("complaints.upsert: the records have no 'id' column (read them with nlp.io)")
+            raise StoreError("complaints.upsert: the records have no 'id' column (read them with ingest)")
         now = utcnow()
         rows = []
         for r in as_records(records):

@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from nlp.io import ColumnMap, ReaderOptions
+from ingest.options import ColumnMap, ReaderOptions
 from nlp.text import NormalizeOptions
 
 F = TypeVar("F", bound=Callable[..., Any])

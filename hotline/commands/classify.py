@@ -57,6 +57,19 @@ def classify(
         int | None,
         typer.Option("--threads", help="CPU threads for inference (default: the library's choice)."),
     ] = None,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray", help="Run on Ray Data (pip install -e '.[ray]'): a local cluster, or --ray-address."
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address", help="Ray cluster to join (implies --ray), e.g. auto or ray://head:10001."
+        ),
+    ] = None,
+    actors: Annotated[int, typer.Option("--actors", help="With --ray: actors, one engine each.")] = 1,
     *,
     reader: ReaderArgs,
 ) -> None:
@@ -65,13 +78,28 @@ def classify(
     The output keeps the input's columns (PII-masked unless named in --keep-raw-columns) and
     adds label, score, top_k (JSON) and needs_review.
     Progress is committed after every chunk, so an interrupted run continues with --resume.
+    With --ray each chunk is a shard classified by a Ray actor pool; --resume skips the shards
+    already written (docs/scale-out.md).
     """
-    from nlp.engine import ClassifyConfig, EngineConfig, classify_log
-    from nlp.io import parse_column_list
+    from batch.classify import ClassifyConfig, classify_log
+    from ingest.options import parse_column_list
+    from nlp.engine import EngineConfig
 
     opts = reader.options(chunk_size=chunk_size)
+    use_ray = ray or ray_address is not None
+    if use_ray and store:
+        raise typer.BadParameter("--store is not supported with --ray; load the output with `hotline events`")
+    config_type = ClassifyConfig
+    extra: dict[str, object] = {}
+    if use_ray:
+        from batch.ray_classify import RayClassifyConfig, check_ray_available
+
+        check_ray_available()
+        config_type = RayClassifyConfig
+        extra = {"ray_address": ray_address, "actors": actors}
     try:
-        config = ClassifyConfig(
+        config = config_type(
+            **extra,
             input=str(input),
             output=str(output),
             model=str(model),
@@ -92,7 +120,12 @@ def classify(
 
         event_store = EventStore(store)
     try:
-        summary = classify_log(config, store=event_store.complaints if event_store is not None else None)
+        if use_ray:
+            from batch.ray_classify import classify_log_ray
+
+            summary = classify_log_ray(config)  # type: ignore[arg-type]
+        else:
+            summary = classify_log(config, store=event_store.complaints if event_store is not None else None)
     except KeyboardInterrupt:
         typer.secho(
             f"\ninterrupted; progress up to the last finished chunk is saved. Continue with:\n"
@@ -127,7 +160,7 @@ def export(
 ) -> None:
     """Export a transformer model for faster CPU inference (a model directory `--model` accepts)."""
     from nlp.engine import EngineConfig
-    from nlp.onnx_export import evaluate_pair, export_onnx, write_report
+    from tools.onnx_export import evaluate_pair, export_onnx, write_report
 
     if not onnx:
         raise typer.BadParameter("choose an export target: --onnx (the only one so far)")

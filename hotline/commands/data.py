@@ -24,7 +24,8 @@ def inspect(
     reader: ReaderArgs,
 ) -> None:
     """Show how a complaint log will be read: format, encoding, column mapping, first rows."""
-    from nlp.io import ComplaintReader, count_rows, mask_columns
+    from ingest.masking import mask_columns
+    from ingest.readers import ComplaintReader, count_rows
 
     log = ComplaintReader(input, reader.options(chunk_size=5))
     first = next(iter(log), None)
@@ -56,7 +57,7 @@ def preprocess(
     Every text column of the output is masked (id, district and label too) unless named in
     --keep-raw-columns (canonical names: id, title, text, district, label).
     """
-    from nlp.preprocess import preprocess_log, write_report
+    from batch.preprocess import preprocess_log, write_report
 
     result = preprocess_log(
         input,

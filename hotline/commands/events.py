@@ -192,7 +192,7 @@ def signals(
     """Daily counts per category × district with calendar features, for the forecasting heads."""
     from events.signals import refresh_signals
     from events.store import EventStore
-    from nlp.io import write_table
+    from ingest.writers import write_table
 
     with EventStore(store, create=False) as st:
         if refresh:

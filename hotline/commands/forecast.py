@@ -195,7 +195,7 @@ def forecast_predict(
     from forecasting.forecaster import Forecaster
     from forecasting.outlook import predict_as_of
     from forecasting.sources import signal_source
-    from nlp.io import write_table
+    from ingest.writers import write_table
 
     fc = Forecaster.load(model)
     if signals is not None and store is not None:
@@ -370,7 +370,7 @@ def survival_predict(
     """Probability that each open case is still unanswered at the deadline, and its expected wait."""
     from forecasting.cases import prepare_cases, read_cases
     from forecasting.survival import SurvivalModel
-    from nlp.io import write_table
+    from ingest.writers import write_table
 
     sm = SurvivalModel.load(model)
     # Open cases have no reply yet: a log without a reply-time column is all open cases.

@@ -35,7 +35,7 @@ def build(
     then pass to `hotline events --gazetteer FILE`; it adds to China's administrative divisions.
     """
     from common.files import atomic_write_text
-    from nlp.io import ComplaintReader
+    from ingest.readers import ComplaintReader
     from nlp.places.learn import learn_gazetteer
 
     opts = reader.options()

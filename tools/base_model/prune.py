@@ -31,15 +31,15 @@ def corpus_texts(path: Path) -> Iterator[str]:
     """Texts of a pruning corpus: a ``.txt`` file (one text per line) or a complaint log.
 
     SWITCH-OVER POINT: complaint logs (CSV/TSV/JSONL/XLSX/Parquet) are read by
-    ``nlp.io.iter_texts`` (normalised, PII-masked title + text: what the classifier sees).
-    Plain ``.txt`` files are taken line by line as they are, because ``nlp.io`` treats ``.txt``
+    ``ingest.readers.iter_texts`` (normalised, PII-masked title + text: what the classifier sees).
+    Plain ``.txt`` files are taken line by line as they are, because ``ingest`` treats ``.txt``
     as CSV.
     """
     if path.suffix.lower() == ".txt":
         with path.open(encoding="utf-8-sig") as fh:
             yield from (line.strip() for line in fh if line.strip())
         return
-    from nlp.io import iter_texts
+    from ingest.readers import iter_texts
 
     yield from iter_texts(path)
 

@@ -15,7 +15,6 @@ is all ones, and a trace of that shortcut would ignore padding forever after.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -28,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from common.errors import HotlineError, ModelNotFoundError
-from nlp.classifier import ONNX_FILE, ModelInfo
+from common.files import atomic_write_json
+from nlp.classifier import ONNX_FILE, ModelInfo, resolve_model_dir
+from nlp.transformer import OnnxClassifier, TransformerClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +116,6 @@ def export_onnx(
     """Write an ``onnx`` model directory from a ``transformer`` model directory (or registry)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from nlp.classifier import OnnxClassifier, TransformerClassifier, resolve_model_dir
 
     src = resolve_model_dir(model_dir)
     info = ModelInfo.load(src)
@@ -331,9 +330,7 @@ def _head_nodes(path: Path) -> list[str]:
 
 
 def write_report(report: ExportReport, directory: str | os.PathLike[str]) -> Path:
-    path = Path(directory) / EXPORT_FILE
-    path.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return path
+    return atomic_write_json(Path(directory) / EXPORT_FILE, report.to_dict())
 
 
 def evaluate_pair(
@@ -346,14 +343,13 @@ def evaluate_pair(
     limit: int | None = None,
 ) -> dict[str, Any]:
     """Accuracy and macro-F1 of two models on a labelled file, and how often they agree."""
-    from dataclasses import replace
-
+    from ingest.options import ReaderOptions
+    from ingest.readers import read_complaints
     from nlp.engine import EngineConfig, InferenceEngine
-    from nlp.io import ReaderOptions, read_complaints
     from nlp.text import join_title_text
 
     opts = reader_options or ReaderOptions()
-    opts = replace(opts, require=tuple(dict.fromkeys((*opts.require, "text", "label"))))
+    opts = opts.replace(require=tuple(dict.fromkeys((*opts.require, "text", "label"))))
     frame = read_complaints(eval_file, opts)
     if limit is not None:
         frame = frame.head(limit)

@@ -6,27 +6,22 @@ what it holds before anything is trained on it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from nlp.io import (
-    ComplaintReader,
-    ReaderOptions,
-    RejectsWriter,
-    TableWriter,
-    check_keep_raw,
-    count_rows,
-    mask_columns,
-    parse_column_list,
-)
+from common.files import atomic_write_json
+from ingest.masking import check_keep_raw, mask_columns
+from ingest.options import ReaderOptions, parse_column_list
+from ingest.readers import ComplaintReader, count_rows
+from ingest.rejects import RejectsWriter
+from ingest.writers import TableWriter
 from nlp.pii import count_pii, mask_pii
 from nlp.segment import TfidfKeywords, textrank_keywords
 from nlp.text import join_title_text
@@ -108,14 +103,14 @@ def preprocess_log(
             output_path,
         )
     # Count PII before masking, so the reader must hand over unmasked text; we mask here.
-    opts = replace(options or ReaderOptions(), mask=False)
+    opts = (options or ReaderOptions()).replace(mask=False)
     rejects = RejectsWriter(rejects_path, formula_guard=formula_guard)
     total = count_rows(input_path, opts.encoding)
 
     tfidf: TfidfKeywords | None = None
     if keywords and keyword_method == "tfidf":
         tfidf = TfidfKeywords()
-        for chunk in ComplaintReader(input_path, replace(opts, mask=True)):
+        for chunk in ComplaintReader(input_path, opts.replace(mask=True)):
             tfidf.partial_fit(
                 join_title_text(t, x) for t, x in zip(chunk.records.title, chunk.records.text, strict=True)
             )
@@ -184,6 +179,4 @@ def preprocess_log(
 
 
 def write_report(report: PreprocessReport, path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    p.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    return p
+    return atomic_write_json(path, report.to_dict())
