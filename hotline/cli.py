@@ -28,6 +28,7 @@ app = typer.Typer(
 _COMMAND_MODULES = (
     "hotline.commands.data",
     "hotline.commands.base_model",
+    "hotline.commands.pretrain",
     "hotline.commands.train",
     "hotline.commands.classify",
     "hotline.commands.serve",

@@ -53,6 +53,7 @@ MODULE_ROLES: dict[str, set[str]] = {
     "hotline.commands.events": {"serve"},
     "hotline.commands.serve": {"serve"},
     "hotline.commands.train": {"train"},
+    "hotline.commands.pretrain": {"train"},
     "hotline.commands.base_model": {"train"},
     "hotline.commands.forecast": {"forecast"},
     "hotline.commands.report": {"forecast"},
